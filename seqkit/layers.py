@@ -1,0 +1,187 @@
+"""Multi-layer recurrent stacks built from any registered cell.
+
+Layer ``l`` reads the outputs of layer ``l − 1``:
+``h_t^l = f(h_t^{l−1}, h_{t−1}^l)``. Between layers of equal width an optional
+skip connection: residual ``y = H(x) + x`` or highway ``y = g ⊙ H(x) + (1 − g) ⊙ x``
+with ``g = σ(x W_T + b_T)`` (Srivastava et al. 2015).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from seqkit.cells import CELLS, get_cell
+from seqkit.cells.base import check_units
+
+CONNECTIONS = (None, "residual", "highway")
+
+
+@keras.saving.register_keras_serializable(package="seqkit")
+class Highway(keras.layers.Layer):
+    """Highway connection ``y = g ⊙ H(x) + (1 − g) ⊙ x``, ``g = σ(x W_T + b_T)``.
+
+    Args:
+        transform_bias: Initial ``b_T``; negative values start close to the
+            identity (carry), as Srivastava et al. recommend.
+
+    Example:
+        >>> y = Highway()([x, rnn(x)])
+    """
+
+    def __init__(self, transform_bias=-1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.transform_bias = float(transform_bias)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        width = input_shape[0][-1]
+        self.W_T = self.add_weight(name="W_T", shape=(width, width),
+                                   initializer="glorot_uniform")
+        self.b_T = self.add_weight(
+            name="b_T", shape=(width,),
+            initializer=keras.initializers.Constant(self.transform_bias))
+
+    def call(self, inputs):
+        x, transformed = inputs
+        gate = ops.sigmoid(ops.matmul(x, self.W_T) + self.b_T)
+        return gate * transformed + (1 - gate) * x
+
+    def compute_mask(self, inputs, mask=None):
+        return mask[0] if isinstance(mask, (list, tuple)) else mask
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "transform_bias": self.transform_bias}
+
+
+@keras.saving.register_keras_serializable(package="seqkit")
+class Recurrent(keras.layers.Layer):
+    """A stack of ``depth`` recurrent layers of one cell type.
+
+    Args:
+        cell: Registered cell name (see ``seqkit.cells.CELLS``).
+        units: Width of every layer.
+        depth: Number of stacked layers.
+        connection: ``None``, ``"residual"`` or ``"highway"``: the skip
+            connection around each layer whose input is ``units`` wide.
+        return_sequences: Return every step of the top layer (else the last).
+        return_state: Also return the final states of every layer, flattened
+            in order (layer 0's states first).
+        stateful: Carry states between batches (truncated BPTT).
+        cell_kwargs: Extra arguments of the cell (``dropout``, ``activation``...).
+
+    Example:
+        >>> stack = Recurrent("lstm", 128, depth=2, connection="residual")
+        >>> outputs = stack(keras.random.normal((4, 10, 128)))
+    """
+
+    def __init__(self, cell, units, depth=1, connection=None, return_sequences=True,
+                 return_state=False, stateful=False, cell_kwargs=None, **kwargs):
+        super().__init__(**kwargs)
+        if cell not in CELLS:
+            raise ValueError(f"Unknown cell name {cell!r}; valid names: {sorted(CELLS)}.")
+        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"depth must be a positive integer, received depth={depth!r}.")
+        if connection not in CONNECTIONS:
+            raise ValueError(
+                f"Unknown connection {connection!r}; valid choices: {list(CONNECTIONS)}.")
+        self.cell = cell
+        self.units = check_units(units)
+        self.depth = depth
+        self.connection = connection
+        self.return_sequences = return_sequences
+        self.return_state = return_state
+        self.stateful = stateful
+        self.cell_kwargs = dict(cell_kwargs or {})
+        self.supports_masking = True
+        self.rnns = [
+            keras.layers.RNN(
+                get_cell(cell, units, **self.cell_kwargs, name=f"{cell}_cell_{layer}"),
+                return_sequences=True, return_state=True, stateful=stateful,
+                name=f"{cell}_{layer}",
+            )
+            for layer in range(depth)
+        ]
+        self.highways = (
+            [Highway(name=f"highway_{layer}") for layer in range(depth)]
+            if connection == "highway" else []
+        )
+
+    @property
+    def states_per_layer(self):
+        return len(self.rnns[0].cell.state_size)
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        for layer, rnn in enumerate(self.rnns):
+            shape = (*input_shape[:-1], width)
+            rnn.build(shape)
+            if self.highways and width == self.units:
+                self.highways[layer].build([shape, shape])
+            width = self.units
+
+    def call(self, inputs, initial_state=None, mask=None, training=None):
+        per_layer = self.states_per_layer
+        x, final_states = inputs, []
+        for layer, rnn in enumerate(self.rnns):
+            states = None
+            if initial_state is not None:
+                states = list(initial_state[layer * per_layer:(layer + 1) * per_layer])
+            out, *layer_states = rnn(x, initial_state=states, mask=mask, training=training)
+            final_states += layer_states
+            if self.connection and x.shape[-1] == self.units:
+                out = out + x if self.connection == "residual" else self.highways[layer]([x, out])
+            x = out
+        if self.return_sequences:
+            output = x
+        else:
+            output = x[:, -1] if mask is None else self._last_valid(x, mask)
+        return (output, *final_states) if self.return_state else output
+
+    @staticmethod
+    def _last_valid(sequences, mask):
+        """The output at each sequence's last unmasked step."""
+        last = ops.sum(ops.cast(mask, "int32"), axis=1) - 1
+        last = ops.maximum(last, 0)
+        return ops.take_along_axis(sequences, last[:, None, None], axis=1)[:, 0]
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.return_sequences:
+            return None
+        return [mask] + [None] * (self.depth * self.states_per_layer) if self.return_state \
+            else mask
+
+    def compute_output_shape(self, input_shape):
+        out = (*input_shape[:-1], self.units) if self.return_sequences \
+            else (input_shape[0], self.units)
+        if not self.return_state:
+            return out
+        return (out, *[(input_shape[0], size) for _ in self.rnns
+                       for size in self.rnns[0].cell.state_size])
+
+    def reset_state(self):
+        for rnn in self.rnns:
+            rnn.reset_state()
+
+    def get_config(self):
+        return {
+            **super().get_config(), "cell": self.cell, "units": self.units,
+            "depth": self.depth, "connection": self.connection,
+            "return_sequences": self.return_sequences, "return_state": self.return_state,
+            "stateful": self.stateful, "cell_kwargs": self.cell_kwargs,
+        }
+
+
+def recurrent(cell, units, depth=1, connection=None, return_sequences=True,
+              return_state=False, stateful=False, **cell_kwargs):
+    """Builds a ``Recurrent`` stack; extra keyword arguments go to every cell.
+
+    Example:
+        >>> outputs = recurrent("gru", 64, depth=3, connection="highway", dropout=0.1)(x)
+    """
+    return Recurrent(cell, units, depth=depth, connection=connection,
+                     return_sequences=return_sequences, return_state=return_state,
+                     stateful=stateful, cell_kwargs=cell_kwargs)
