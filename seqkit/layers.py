@@ -95,7 +95,11 @@ class Recurrent(keras.layers.Layer):
         self.return_sequences = return_sequences
         self.return_state = return_state
         self.stateful = stateful
-        self.cell_kwargs = dict(cell_kwargs or {})
+        self.cell_kwargs = {
+            key: keras.initializers.serialize(keras.initializers.get(value))
+            if key.endswith("_initializer") else value
+            for key, value in (cell_kwargs or {}).items()
+        }
         self.supports_masking = True
         self.rnns = [
             keras.layers.RNN(
@@ -132,14 +136,36 @@ class Recurrent(keras.layers.Layer):
                 states = list(initial_state[layer * per_layer:(layer + 1) * per_layer])
             out, *layer_states = rnn(x, initial_state=states, mask=mask, training=training)
             final_states += layer_states
-            if self.connection and x.shape[-1] == self.units:
-                out = out + x if self.connection == "residual" else self.highways[layer]([x, out])
-            x = out
+            x = self.connect(layer, x, out)
         if self.return_sequences:
             output = x
         else:
             output = x[:, -1] if mask is None else self._last_valid(x, mask)
         return (output, *final_states) if self.return_state else output
+
+    def connect(self, layer, x, out):
+        """Applies the skip connection around layer ``layer`` (input x, output out)."""
+        if not self.connection or x.shape[-1] != self.units:
+            return out
+        return out + x if self.connection == "residual" else self.highways[layer]([x, out])
+
+    def initial_state(self, batch_size):
+        """Zero states for every layer, flattened as ``call`` and ``step`` take them."""
+        return [state for rnn in self.rnns for state in rnn.cell.get_initial_state(batch_size)]
+
+    def step(self, x, states):
+        """One time step through every layer: ``(x_t, states) -> (y_t, new_states)``.
+
+        Used for generation and streaming; gives the same result as ``call`` on a
+        sequence, one step at a time (no dropout).
+        """
+        per_layer, new_states = self.states_per_layer, []
+        for layer, rnn in enumerate(self.rnns):
+            layer_states = list(states[layer * per_layer:(layer + 1) * per_layer])
+            out, layer_states = rnn.cell(x, layer_states, training=False)
+            new_states += list(layer_states)
+            x = self.connect(layer, x, out)
+        return x, new_states
 
     @staticmethod
     def _last_valid(sequences, mask):
@@ -176,7 +202,7 @@ class Recurrent(keras.layers.Layer):
 
 
 def recurrent(cell, units, depth=1, connection=None, return_sequences=True,
-              return_state=False, stateful=False, **cell_kwargs):
+              return_state=False, stateful=False, name=None, **cell_kwargs):
     """Builds a ``Recurrent`` stack; extra keyword arguments go to every cell.
 
     Example:
@@ -184,4 +210,29 @@ def recurrent(cell, units, depth=1, connection=None, return_sequences=True,
     """
     return Recurrent(cell, units, depth=depth, connection=connection,
                      return_sequences=return_sequences, return_state=return_state,
-                     stateful=stateful, cell_kwargs=cell_kwargs)
+                     stateful=stateful, cell_kwargs=cell_kwargs, name=name)
+
+
+@keras.saving.register_keras_serializable(package="seqkit")
+class OneHot(keras.layers.Layer):
+    """Integer ids to one-hot float vectors (min-char-rnn's input encoding).
+
+    Args:
+        depth: Vocabulary size.
+
+    Example:
+        >>> OneHot(65)(keras.ops.array([[1, 2]]))  # shape (1, 2, 65)
+    """
+
+    def __init__(self, depth, **kwargs):
+        super().__init__(**kwargs)
+        self.depth = check_units(depth)
+
+    def call(self, ids):
+        return ops.one_hot(ops.cast(ids, "int32"), self.depth, dtype=self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.depth)
+
+    def get_config(self):
+        return {**super().get_config(), "depth": self.depth}

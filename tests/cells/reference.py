@@ -33,10 +33,10 @@ def lstm_family(w, xs, variant="lstm"):
     for t in range(xs.shape[1]):
         x = xs[:, t]
 
-        def pre(g):
+        def pre(g, x=x, h=h):
             return x @ w[f"W_x{g}"] + h @ w[f"W_h{g}"] + w[f"b_{g}"]
 
-        def fgr(g):  # full gate recurrence: previous gate activations feed every gate
+        def fgr(g, i_prev=i_prev, f_prev=f_prev, o_prev=o_prev):  # full gate recurrence
             if variant != "lstm_fgr":
                 return 0.0
             return i_prev @ w[f"W_i{g}"] + f_prev @ w[f"W_f{g}"] + o_prev @ w[f"W_o{g}"]

@@ -1,0 +1,489 @@
+"""Training: ``run(config)`` trains a recipe with ``model.fit`` and returns (model, history).
+
+Character language models train with truncated backpropagation through time:
+the corpus is cut into ``batch_size`` parallel streams, states are carried from
+one ``seq_length`` chunk to the next within an epoch (stateful RNN layers) and
+reset at its start; gradients flow only within a chunk. Checkpoints hold the
+weights, the optimizer, the carried states and the data position, so a run
+killed at any moment resumes where its last checkpoint left it.
+
+Example:
+    >>> from seqkit.config import recipe_config
+    >>> model, history = run(recipe_config("char_rnn", ["train.max_steps=100"]))
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from seqkit.builders import build_many_to_many
+
+OPTIMIZERS = {
+    "adagrad": keras.optimizers.Adagrad,
+    "rmsprop": keras.optimizers.RMSprop,
+    "adam": keras.optimizers.Adam,
+    "sgd": keras.optimizers.SGD,
+}
+LOSS_REDUCTIONS = ("mean", "sum")
+
+# Defaults of a character language model; recipes override only what they change.
+CHAR_LM = {
+    "name": "char_lm",
+    "task": "char_lm",
+    "data": {"corpus": "shakespeare", "validation_fraction": 0.05, "max_chars": None},
+    "model": {
+        "cell": "lstm", "units": 128, "depth": 2, "embedding_dim": None, "dropout": 0.0,
+        "connection": None, "init": None, "cell_kwargs": {},
+    },
+    "train": {
+        "batch_size": 50, "seq_length": 50, "epochs": 1, "max_steps": None,
+        "time_budget_s": None,
+        "optimizer": "rmsprop", "learning_rate": 2e-3, "optimizer_kwargs": {},
+        "decay_rate": 1.0, "decay_after_epochs": 0,
+        "clipvalue": None, "global_clipnorm": None,
+        "loss": "mean",              # "sum": summed over the chunk's steps (min-char-rnn)
+        "val_every": 0,              # steps between validations; 0: at each epoch's end
+        "val_steps": None,           # validation batches (None: the whole split)
+        "checkpoint_every": 500, "sample_every": 500, "sample_length": 200,
+        "seed": 1234, "run_dir": None, "resume": True, "dtype": "float32",
+        "jit_compile": False, "verbose": 1,
+    },
+    "sample": {"prime": "\n", "length": 500, "temperature": 0.8, "top_k": 0, "seed": 0},
+}
+
+
+@keras.saving.register_keras_serializable(package="seqkit")
+class EpochDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """``lr · rate^max(0, epoch − after + 1)``: char-rnn's decay once ``after`` epochs are done.
+
+    Args:
+        learning_rate: Initial learning rate.
+        rate: Factor applied per epoch past ``after``.
+        after: Number of epochs at the initial rate.
+        steps_per_epoch: Optimizer steps in one epoch.
+    """
+
+    def __init__(self, learning_rate, rate, after, steps_per_epoch):
+        self.learning_rate = float(learning_rate)
+        self.rate = float(rate)
+        self.after = int(after)
+        self.steps_per_epoch = int(steps_per_epoch)
+
+    def __call__(self, step):
+        epoch = ops.floor(ops.cast(step, "float32") / self.steps_per_epoch)
+        decays = ops.maximum(0.0, epoch - self.after + 1)
+        return self.learning_rate * ops.power(self.rate, decays)
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "rate": self.rate, "after": self.after,
+                "steps_per_epoch": self.steps_per_epoch}
+
+
+def make_optimizer(train, steps_per_epoch):
+    """The optimizer named by ``train["optimizer"]`` with clipping and decay."""
+    name = train["optimizer"]
+    if name not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {name!r}; valid choices: {sorted(OPTIMIZERS)}.")
+    learning_rate = train["learning_rate"]
+    if train["decay_rate"] != 1.0:
+        learning_rate = EpochDecay(learning_rate, train["decay_rate"],
+                                   train["decay_after_epochs"], steps_per_epoch)
+    clipping = {k: train[k] for k in ("clipvalue", "global_clipnorm") if train[k]}
+    return OPTIMIZERS[name](learning_rate=learning_rate, **clipping,
+                            **train["optimizer_kwargs"])
+
+
+def sequence_loss(reduction):
+    """Sparse cross-entropy from logits, averaged per step or summed over the chunk."""
+    if reduction not in LOSS_REDUCTIONS:
+        raise ValueError(f"Unknown loss {reduction!r}; valid choices: {list(LOSS_REDUCTIONS)}.")
+
+    def summed_over_steps(y_true, logits):
+        return ops.sum(keras.losses.sparse_categorical_crossentropy(
+            y_true, logits, from_logits=True), axis=-1)
+
+    if reduction == "sum":
+        return summed_over_steps
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+@keras.saving.register_keras_serializable(package="seqkit")
+class BatchLoss(keras.metrics.Metric):
+    """The last batch's loss itself (Keras' ``loss`` log is a running mean over the epoch).
+
+    Args:
+        reduction: ``"mean"`` (nats per character) or ``"sum"`` (summed over steps).
+        scale: Multiplies the result (``1 / ln 2`` gives bits).
+    """
+
+    def __init__(self, reduction="mean", scale=1.0, name="batch_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.reduction, self.scale = reduction, float(scale)
+        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        nats = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        value = ops.mean(ops.sum(nats, -1)) if self.reduction == "sum" else ops.mean(nats)
+        self.value.assign(ops.cast(value, self.dtype) * self.scale)
+
+    def result(self):
+        return self.value
+
+    def get_config(self):
+        return {**super().get_config(), "reduction": self.reduction, "scale": self.scale}
+
+
+def _per_char(name, scale):
+    def metric(y_true, logits):
+        nats = keras.losses.sparse_categorical_crossentropy(y_true, logits, from_logits=True)
+        return ops.mean(nats) * scale
+
+    metric.__name__ = name
+    return metric
+
+
+def char_lm_metrics(reduction):
+    return [
+        BatchLoss(reduction),
+        _per_char("nats_per_char", 1.0),
+        _per_char("bits_per_char", 1.0 / math.log(2.0)),
+    ]
+
+
+def named(dataset):
+    """``(x, y)`` batches as the named inputs and outputs of a char-LM model."""
+    return dataset.map(lambda x, y: ({"tokens": x}, {"logits": y}))
+
+
+def write_json_atomic(path, data):
+    """Writes JSON to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=float))
+    os.replace(tmp, path)
+
+
+class RunState:
+    """What a checkpoint holds beyond weights and optimizer: position and carried states."""
+
+    def __init__(self, model, directory, keep=3):
+        stack = model.get_layer("recurrent")
+        self.stack = stack
+        self.position = tf.Variable([0, 0], dtype=tf.int64, trainable=False)  # epoch, batch
+        self.smooth_loss = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        states = [state.value for rnn in stack.rnns for state in rnn.states]
+        self.checkpoint = tf.train.Checkpoint(
+            model=model, optimizer=model.optimizer, position=self.position,
+            smooth_loss=self.smooth_loss, states=states)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep)
+
+    def restore(self):
+        """Restores the latest checkpoint; returns (epoch, batch) or None when there is none."""
+        if not self.manager.latest_checkpoint:
+            return None
+        self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+        return tuple(int(v) for v in self.position.numpy())
+
+    def save(self, epoch, batch, step):
+        self.position.assign([epoch, batch])
+        return self.manager.save(checkpoint_number=step)
+
+    def carried_states(self):
+        return [state.value.numpy() for rnn in self.stack.rnns for state in rnn.states]
+
+    def set_carried_states(self, values):
+        for variable, value in zip(
+                [state for rnn in self.stack.rnns for state in rnn.states], values):
+            variable.assign(value)
+
+
+class TrainingMonitor(keras.callbacks.Callback):
+    """Per-step bookkeeping: data position, smooth loss, samples, checkpoints, stopping.
+
+    Args:
+        run: The ``CharLMRun`` being trained.
+    """
+
+    def __init__(self, run):
+        super().__init__()
+        self.run = run
+        self.stopped = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.run.epoch = epoch
+        if self.run.batch_in_epoch == 0:
+            self.run.state.stack.reset_state()
+
+    def on_train_batch_end(self, batch, logs=None):
+        run, train = self.run, self.run.config["train"]
+        run.batch_in_epoch += 1
+        run.step += 1
+        loss = float(logs["batch_loss"])
+        smooth = run.state.smooth_loss
+        smooth.assign(0.999 * float(smooth.numpy()) + 0.001 * loss)
+        run.history["step"].append(run.step)
+        run.history["loss"].append(loss)
+        run.history["nats_per_char"].append(
+            loss / train["seq_length"] if train["loss"] == "sum" else loss)
+        run.history["smooth_loss"].append(float(smooth.numpy()))
+        if train["sample_every"] and run.step % train["sample_every"] == 0:
+            run.print_sample()
+        if train["val_every"] and run.step % train["val_every"] == 0:
+            run.validate()
+        if train["checkpoint_every"] and run.step % train["checkpoint_every"] == 0:
+            run.save_checkpoint()
+        budget = train["time_budget_s"]
+        if (train["max_steps"] and run.step >= train["max_steps"]) or (
+                budget and time.time() - run.started > budget):
+            self.stopped = self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.run.batch_in_epoch >= self.run.steps_per_epoch:
+            self.run.batch_in_epoch = 0
+            self.run.epoch = epoch + 1
+            if not self.run.config["train"]["val_every"]:
+                self.run.validate()
+
+
+class CharLMRun:
+    """One character-LM training run: data, model, checkpoints and logs in ``run_dir``."""
+
+    def __init__(self, config):
+        from seqkit.data import CharVocab, load_text, steps_per_epoch
+
+        self.config = config
+        data, model_cfg, train = config["data"], config["model"], config["train"]
+        keras.utils.set_random_seed(train["seed"])
+        self.run_dir = Path(train["run_dir"] or Path("runs") / config["name"])
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        text_args = dict(validation_fraction=data["validation_fraction"],
+                         max_chars=data["max_chars"])
+        train_text = load_text(data["corpus"], split="train", **text_args)
+        val_text = load_text(data["corpus"], split="validation", **text_args)
+        vocab_path = self.run_dir / "vocab.json"
+        self.vocab = CharVocab.load(vocab_path) if vocab_path.exists() and train["resume"] \
+            else CharVocab.from_text(train_text)
+        self.vocab.save(vocab_path)
+        self.train_ids = self.vocab.encode(train_text)
+        self.val_ids = self.vocab.encode(val_text)
+        batch, seq = train["batch_size"], train["seq_length"]
+        self.steps_per_epoch = steps_per_epoch(len(self.train_ids), batch, seq)
+        self.model = build_many_to_many(
+            model_cfg["cell"], model_cfg["units"], self.vocab.size, depth=model_cfg["depth"],
+            embedding_dim=model_cfg["embedding_dim"], dropout=model_cfg["dropout"],
+            connection=model_cfg["connection"], batch_size=batch, seq_length=seq,
+            stateful=True, init=model_cfg["init"], cell_kwargs=model_cfg["cell_kwargs"],
+            compile=False, name=config["name"])
+        self.model.compile(
+            optimizer=make_optimizer(train, self.steps_per_epoch),
+            loss={"logits": sequence_loss(train["loss"])},
+            metrics={"logits": char_lm_metrics(train["loss"])},
+            jit_compile=train["jit_compile"])
+        self.model.optimizer.build(self.model.trainable_variables)
+        self.state = RunState(self.model, self.run_dir / "checkpoints")
+        self.step = self.epoch = self.batch_in_epoch = 0
+        self.callbacks = []  # extra Keras callbacks for fit()
+        self.history = {"step": [], "loss": [], "nats_per_char": [], "smooth_loss": [],
+                        "val_step": [], "val_nats_per_char": []}
+        self.started = time.time()
+
+    # ------------------------------------------------------------------------
+    def sampler(self):
+        from seqkit.generate import Sampler
+
+        if not hasattr(self, "_sampler"):
+            self._sampler = Sampler(self.model, self.vocab)
+        return self._sampler
+
+    def print_sample(self):
+        sample = self.config["sample"]
+        text = self.sampler().sample(sample["prime"], self.config["train"]["sample_length"],
+                                     sample["temperature"], sample["top_k"], seed=self.step)
+        smooth = float(self.state.smooth_loss.numpy())
+        print(f"\niter {self.step}, smooth loss: {smooth:.4f}\n----\n{text}\n----", flush=True)
+
+    def initial_loss_check(self):
+        """exp(initial loss) should be about the vocabulary size for an untrained model."""
+        from seqkit.data import stream_batches
+
+        train = self.config["train"]
+        x, y = next(iter(stream_batches(self.train_ids, train["batch_size"],
+                                        train["seq_length"])))
+        logits = self.model({"tokens": x}, training=False)["logits"]
+        self.state.stack.reset_state()
+        nats = float(ops.mean(keras.losses.sparse_categorical_crossentropy(
+            y, logits, from_logits=True)))
+        ok = 0.5 < math.exp(nats) / self.vocab.size < 2.0
+        print(f"initial loss {nats:.4f} nats/char: exp(loss) = {math.exp(nats):.1f} vs "
+              f"vocabulary size {self.vocab.size} ({'ok' if ok else 'CHECK THE MODEL'})")
+        if self.step == 0:
+            self.state.smooth_loss.assign(
+                -math.log(1.0 / self.vocab.size) * (train["seq_length"]
+                                                    if train["loss"] == "sum" else 1))
+        return nats
+
+    def validate(self):
+        """Validation nats/char on the held-out split, with the training states put back."""
+        from seqkit.data import steps_per_epoch, stream_batches
+
+        train = self.config["train"]
+        if steps_per_epoch(len(self.val_ids), train["batch_size"], train["seq_length"]) == 0:
+            print(f"validation skipped: {len(self.val_ids)} held-out characters are fewer than "
+                  f"one batch ({train['batch_size']} x {train['seq_length']})")
+            return None
+        carried = self.state.carried_states()
+        self.state.stack.reset_state()
+        data = named(stream_batches(self.val_ids, train["batch_size"], train["seq_length"]))
+        if train["val_steps"]:
+            data = data.take(train["val_steps"])
+        logs = self.model.evaluate(data, verbose=0, return_dict=True)
+        self.state.set_carried_states(carried)
+        nats = float(logs["nats_per_char"])
+        self.history["val_step"].append(self.step)
+        self.history["val_nats_per_char"].append(nats)
+        print(f"\nstep {self.step}: validation {nats:.4f} nats/char, "
+              f"{nats / math.log(2):.4f} bits/char", flush=True)
+        return nats
+
+    def save_checkpoint(self):
+        path = self.state.save(self.epoch, self.batch_in_epoch, self.step)
+        write_json_atomic(self.run_dir / "history.json", self.history)
+        return path
+
+    def resume(self):
+        if not self.config["train"]["resume"]:
+            return False
+        position = self.state.restore()
+        if position is None:
+            return False
+        self.epoch, self.batch_in_epoch = position
+        self.step = int(self.model.optimizer.iterations.numpy())
+        history_path = self.run_dir / "history.json"
+        if history_path.exists():
+            history = json.loads(history_path.read_text())
+            keep = [i for i, s in enumerate(history["step"]) if s <= self.step]
+            for key in ("step", "loss", "nats_per_char", "smooth_loss"):
+                self.history[key] = [history[key][i] for i in keep]
+            val = [i for i, s in enumerate(history["val_step"]) if s <= self.step]
+            for key in ("val_step", "val_nats_per_char"):
+                self.history[key] = [history[key][i] for i in val]
+        print(f"resumed from {self.state.manager.latest_checkpoint}: epoch {self.epoch + 1}, "
+              f"batch {self.batch_in_epoch} of {self.steps_per_epoch}, step {self.step}")
+        return True
+
+    # ------------------------------------------------------------------------
+    def fit(self):
+        from seqkit.data import stream_batches
+
+        train = self.config["train"]
+        if not self.resume():
+            self.initial_loss_check()
+        monitor = TrainingMonitor(self)
+        callbacks = [monitor, keras.callbacks.TensorBoard(
+            log_dir=str(self.run_dir / "tensorboard"), update_freq=100), *self.callbacks]
+        self.started = time.time()
+        start_step = self.step
+        batch, seq = train["batch_size"], train["seq_length"]
+        while self.epoch < train["epochs"] and not monitor.stopped:
+            data = named(stream_batches(self.train_ids, batch, seq,
+                                        start_step=self.batch_in_epoch))
+            # A resumed partial epoch runs alone; then whole epochs in one fit call.
+            last = self.epoch + 1 if self.batch_in_epoch else train["epochs"]
+            self.model.fit(data, initial_epoch=self.epoch, epochs=last, callbacks=callbacks,
+                           verbose=train["verbose"], shuffle=False)
+        elapsed = time.time() - self.started
+        if not self.history["val_step"] or self.history["val_step"][-1] != self.step:
+            self.validate()
+        self.save_checkpoint()
+        chars = (self.step - start_step) * batch * seq
+        metrics = {
+            "steps": self.step, "epochs_done": self.epoch, "wall_time_s": elapsed,
+            "chars_per_s": chars / elapsed if elapsed > 0 else None,
+            "train_nats_per_char": float(np.mean(self.history["nats_per_char"][-100:]))
+            if self.history["nats_per_char"] else None,
+            "val_nats_per_char": self.history["val_nats_per_char"][-1]
+            if self.history["val_nats_per_char"] else None,
+            "vocab_size": self.vocab.size,
+        }
+        return metrics
+
+    def finish(self, metrics):
+        """Saves a stateless model, config, metrics, a final sample and the loss curve."""
+        from seqkit.config import save_config
+
+        model_cfg = self.config["model"]
+        stateless = build_many_to_many(
+            model_cfg["cell"], model_cfg["units"], self.vocab.size, depth=model_cfg["depth"],
+            embedding_dim=model_cfg["embedding_dim"], dropout=model_cfg["dropout"],
+            connection=model_cfg["connection"], init=model_cfg["init"],
+            cell_kwargs=model_cfg["cell_kwargs"], compile=False, name=self.config["name"])
+        stateless.set_weights(self.model.get_weights())
+        stateless.save(self.run_dir / "model.keras")
+        save_config(self.config, self.run_dir / "config.json")
+        sample = self.config["sample"]
+        text = self.sampler().sample(sample["prime"], sample["length"], sample["temperature"],
+                                     sample["top_k"], sample["seed"])
+        (self.run_dir / "sample.txt").write_text(sample["prime"] + text)
+        metrics["sample"] = sample["prime"] + text
+        write_json_atomic(self.run_dir / "metrics.json", metrics)
+        write_json_atomic(self.run_dir / "history.json", self.history)
+        plot_history(self.history, self.run_dir / "loss.png", title=self.config["name"])
+        return stateless
+
+
+def plot_history(history, path, title=""):
+    """Training (and validation) nats/char against step, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    steps, nats = history["step"], history["nats_per_char"]
+    if steps:
+        window = max(1, len(nats) // 200)
+        smooth = np.convolve(nats, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1:], smooth, label="train")
+    if history["val_step"]:
+        ax.plot(history["val_step"], history["val_nats_per_char"], "o-", label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("nats / character")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+TASKS = {"char_lm": CharLMRun}
+
+
+def run(config):
+    """Trains ``config`` (a recipe config) and returns ``(model, result)``.
+
+    ``model`` is the trained stateless Keras model (saved as ``run_dir/model.keras``);
+    ``result`` holds ``history`` (per-step losses, validation), ``metrics`` and
+    ``run_dir``.
+    """
+    task = config.get("task")
+    if task not in TASKS:
+        raise ValueError(f"Unknown task {task!r}; valid tasks: {sorted(TASKS)}.")
+    previous = keras.config.floatx()
+    keras.config.set_floatx(config["train"]["dtype"])
+    try:
+        runner = TASKS[task](config)
+        metrics = runner.fit()
+        model = runner.finish(metrics)
+    finally:
+        keras.config.set_floatx(previous)
+    return model, {"history": runner.history, "metrics": metrics, "run_dir": runner.run_dir}
