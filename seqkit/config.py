@@ -71,11 +71,13 @@ def merge(config, changes, _where="the config"):
     """Deep-merges the dict ``changes`` into a copy of ``config``.
 
     Keys must exist in ``config``, except inside ``*_kwargs`` dicts, which pass
-    arguments through (``optimizer_kwargs``, ``cell_kwargs``).
+    arguments through (``optimizer_kwargs``, ``cell_kwargs``), and dicts that are
+    empty in the defaults (a task's ``data`` and ``eval`` sections).
     """
     config = copy.deepcopy(config)
+    open_dict = not config or _where.endswith("_kwargs")
     for key, value in changes.items():
-        if key not in config and not _where.endswith("_kwargs"):
+        if key not in config and not open_dict:
             raise ValueError(f"Unknown config key {key!r} in {_where}; valid keys: "
                              f"{sorted(config)}.")
         if isinstance(value, dict) and isinstance(config[key], dict) and value:

@@ -293,7 +293,7 @@ class CharLMRun:
         self.step = self.epoch = self.batch_in_epoch = 0
         self.callbacks = []  # extra Keras callbacks for fit()
         self.history = {"step": [], "loss": [], "nats_per_char": [], "smooth_loss": [],
-                        "val_step": [], "val_nats_per_char": []}
+                        "val_step": [], "val_nats_per_char": [], "val_time_s": []}
         self.started = time.time()
 
     # ------------------------------------------------------------------------
@@ -350,6 +350,7 @@ class CharLMRun:
         nats = float(logs["nats_per_char"])
         self.history["val_step"].append(self.step)
         self.history["val_nats_per_char"].append(nats)
+        self.history["val_time_s"].append(time.time() - self.started)
         print(f"\nstep {self.step}: validation {nats:.4f} nats/char, "
               f"{nats / math.log(2):.4f} bits/char", flush=True)
         return nats
@@ -374,7 +375,7 @@ class CharLMRun:
             for key in ("step", "loss", "nats_per_char", "smooth_loss"):
                 self.history[key] = [history[key][i] for i in keep]
             val = [i for i, s in enumerate(history["val_step"]) if s <= self.step]
-            for key in ("val_step", "val_nats_per_char"):
+            for key in ("val_step", "val_nats_per_char", "val_time_s"):
                 self.history[key] = [history[key][i] for i in val]
         print(f"resumed from {self.state.manager.latest_checkpoint}: epoch {self.epoch + 1}, "
               f"batch {self.batch_in_epoch} of {self.steps_per_epoch}, step {self.step}")
@@ -465,7 +466,129 @@ def plot_history(history, path, title=""):
     plt.close(fig)
 
 
-TASKS = {"char_lm": CharLMRun}
+# Defaults of the supervised tasks (seqkit/tasks/); recipes override what they change.
+SUPERVISED = {
+    "name": "supervised",
+    "task": "classify",
+    "data": {},
+    "model": {
+        "cell": "lstm", "units": 64, "depth": 1, "embedding_dim": 64, "dropout": 0.0,
+        "connection": None, "init": None, "cell_kwargs": {},
+        "conditioning": "input",     # caption: the image enters every step, or initial_state
+        "attention": None,           # translate: None, "luong" or "bahdanau"
+    },
+    "train": {
+        "batch_size": 64, "epochs": 5, "time_budget_s": None,
+        "optimizer": "adam", "learning_rate": 2e-3, "optimizer_kwargs": {},
+        "decay_rate": 1.0, "decay_after_epochs": 0, "clipvalue": None, "global_clipnorm": 5.0,
+        "seed": 1234, "run_dir": None, "resume": True, "jit_compile": False, "verbose": 1,
+        "dtype": "float32",
+    },
+    "eval": {},
+}
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once ``seconds`` of wall time have passed (checked every batch)."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds, self.started = seconds, time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds and time.time() - self.started > self.seconds:
+            self.model.stop_training = True
+
+
+class SupervisedRun:
+    """Trains a task of ``seqkit/tasks/`` with ``model.fit`` and evaluates it on its test split.
+
+    Interrupted runs resume from the last finished epoch (Keras ``BackupAndRestore``).
+    """
+
+    def __init__(self, config):
+        import importlib
+
+        self.config, train = config, config["train"]
+        keras.utils.set_random_seed(train["seed"])
+        self.task = importlib.import_module(f"seqkit.tasks.{config['task']}")
+        self.run_dir = Path(train["run_dir"] or Path("runs") / config["name"])
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.prepared = self.task.prepare(config)
+        self.model = self.prepared["model"]
+        output = next(iter(self.model.output))
+        # Epoch decay needs the batches per epoch; count them only then (one pass).
+        steps = sum(1 for _ in self.prepared["train"]) if train["decay_rate"] != 1.0 else 1
+        metrics = self.prepared.get("metrics")
+        self.model.compile(optimizer=make_optimizer(train, steps),
+                           loss={output: self.prepared["loss"]},
+                           metrics={output: metrics} if metrics else None,
+                           jit_compile=train["jit_compile"])
+        self.history = {}
+
+    def fit(self):
+        train = self.config["train"]
+        callbacks = [TimeBudget(train["time_budget_s"]), keras.callbacks.TensorBoard(
+            log_dir=str(self.run_dir / "tensorboard"))]
+        if train["resume"]:
+            callbacks.append(keras.callbacks.BackupAndRestore(str(self.run_dir / "backup")))
+        started = time.time()
+        history = self.model.fit(self.prepared["train"], validation_data=self.prepared[
+            "validation"], epochs=train["epochs"], callbacks=callbacks,
+            verbose=train["verbose"])
+        self.history = {k: [float(v) for v in values] for k, values in history.history.items()}
+        return {"wall_time_s": time.time() - started, "epochs": len(history.epoch)}
+
+    def finish(self, metrics):
+        from seqkit.config import save_config
+
+        print("evaluating on the held-out test split ...", flush=True)
+        metrics.update(self.task.evaluate(self.config, self.model, self.prepared))
+        self.model.save(self.run_dir / "model.keras")
+        save_config(self.config, self.run_dir / "config.json")
+        self.task.save_artifacts(self.prepared, self.run_dir)
+        write_json_atomic(self.run_dir / "metrics.json", metrics)
+        write_json_atomic(self.run_dir / "history.json", self.history)
+        plot_epochs(self.history, self.run_dir / "curves.png", self.config["name"])
+        return self.model
+
+
+def plot_epochs(history, path, title=""):
+    """Every metric of a Keras history against epoch (training and validation), as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(k for k in history if not k.startswith("val_"))
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(4 * max(1, len(names)), 3.2))
+    for ax, name in zip(np.atleast_1d(axes), names):
+        epochs = range(1, len(history[name]) + 1)
+        ax.plot(epochs, history[name], "o-", label="train")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], "o-", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+TASKS = {"char_lm": CharLMRun, "classify": SupervisedRun, "caption": SupervisedRun,
+         "translate": SupervisedRun, "repeated_ones": "seqkit.tasks.repeated_ones:RepeatedOnesRun"}
+
+
+def _runner(task):
+    runner = TASKS[task]
+    if isinstance(runner, str):
+        import importlib
+
+        module, name = runner.split(":")
+        runner = getattr(importlib.import_module(module), name)
+    return runner
 
 
 def run(config):
@@ -481,7 +604,7 @@ def run(config):
     previous = keras.config.floatx()
     keras.config.set_floatx(config["train"]["dtype"])
     try:
-        runner = TASKS[task](config)
+        runner = _runner(task)(config)
         metrics = runner.fit()
         model = runner.finish(metrics)
     finally:

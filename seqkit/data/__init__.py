@@ -42,3 +42,7 @@ __all__ = [
     "stream_batches",
     "strip_gutenberg",
 ]
+
+from seqkit.data.words import WordVocab, tokenize  # noqa: E402
+
+__all__ += ["WordVocab", "tokenize"]
