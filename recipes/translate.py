@@ -16,6 +16,6 @@ def config():
         "task": "translate",
         "data": {"lang": "fr", "max_tokens": 12, "vocab_size": 8000, "seed": 0},
         "model": {"cell": "gru", "units": 256, "embedding_dim": 128, "attention": "luong"},
-        "train": {"batch_size": 64, "epochs": 8},
+        "train": {"batch_size": 64, "epochs": 4},
         "eval": {"examples": 300, "beam_width": 4, "max_length": 20},
     })
