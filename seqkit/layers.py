@@ -101,18 +101,23 @@ class Recurrent(keras.layers.Layer):
             for key, value in (cell_kwargs or {}).items()
         }
         self.supports_masking = True
-        self.rnns = [
-            keras.layers.RNN(
-                get_cell(cell, units, **self.cell_kwargs, name=f"{cell}_cell_{layer}"),
-                return_sequences=True, return_state=True, stateful=stateful,
-                name=f"{cell}_{layer}",
-            )
-            for layer in range(depth)
-        ]
+        self.rnns = [self._layer(cell, units, layer) for layer in range(depth)]
         self.highways = (
             [Highway(name=f"highway_{layer}") for layer in range(depth)]
             if connection == "highway" else []
         )
+
+    def _layer(self, cell, units, layer):
+        """One recurrent layer: a parallel scan for cells that have one (``mingru``,
+        ``minlstm``), except when stateful; else ``keras.layers.RNN`` over the step."""
+        cell = get_cell(cell, units, **self.cell_kwargs, name=f"{cell}_cell_{layer}")
+        if callable(getattr(cell, "scan", None)) and not self.stateful:
+            from seqkit.cells.minimal import ParallelRNN
+
+            return ParallelRNN(cell, return_sequences=True, return_state=True,
+                               name=f"{self.cell}_{layer}")
+        return keras.layers.RNN(cell, return_sequences=True, return_state=True,
+                                stateful=self.stateful, name=f"{self.cell}_{layer}")
 
     @property
     def states_per_layer(self):

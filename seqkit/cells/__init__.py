@@ -7,7 +7,7 @@ Example:
     ['gru', 'gru_cho', 'lstm']
 """
 
+from seqkit.cells import gru, lstm, minimal, mut, vanilla  # noqa: F401  (registers the cells)
 from seqkit.cells.base import CELLS, RecurrentCell, get_cell, register_cell
-from seqkit.cells import vanilla, lstm, gru, mut  # noqa: F401  (registers the cells)
 
 __all__ = ["CELLS", "RecurrentCell", "get_cell", "register_cell"]

@@ -71,6 +71,9 @@ def evaluate(config, model, prepared):
         results[f"{mode}_examples"] = [
             {"reference": r, "generated": h} for r, h in zip(references[:5], hypotheses[:5])]
     results["beam_width"] = e["beam_width"]
+    most_common = max(set(prepared["splits"]["train"][1]), key=prepared["splits"]["train"][1].count)
+    baseline = [" ".join(tokenize(most_common))] * len(references)
+    results["baseline_most_common_caption_bleu4"] = bleu(baseline, references)
     return results
 
 

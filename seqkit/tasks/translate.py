@@ -59,6 +59,9 @@ def evaluate(config, model, prepared):
             {"source": s, "reference": r, "translation": h}
             for s, r, h in zip(sources[:5], references[:5], hypotheses[:5])]
     results["beam_width"] = e["beam_width"]
+    copies = [" ".join(tokenize(s)) for s in sources]   # the English left untranslated
+    results["baseline_copy_source_bleu"] = bleu(copies, references)
+    results["baseline_copy_source_chrf"] = chrf(copies, references)
     return results
 
 

@@ -1,5 +1,4 @@
 import keras
-import numpy as np
 
 from seqkit.cells import get_cell
 
