@@ -34,7 +34,10 @@ def _export(args):
 
     path = export_run(resolve_run(args.run, runs_dir=args.runs), base=args.base, name=args.name,
                       max_length=args.max_length, absolute_paths=args.absolute_paths)
-    print(f"exported {path} (signatures: serving_default = generate, step, vocabulary)\n"
+    import tensorflow as tf
+
+    signatures = sorted(tf.saved_model.load(str(path)).signatures)
+    print(f"exported {path} (signatures: {', '.join(signatures)})\n"
           f"serving config: {path.parent.parent / 'models.config'}")
 
 

@@ -33,8 +33,9 @@ TensorFlow Serving container with ``saved_models/`` mounted at ``/models``::
 ``tensorflow_model_server`` binary run on this machine.)
 
 ``export_module`` is that machinery for any ``tf.Module``; ``EXPORTERS`` maps a
-run's task (``config.json``'s ``task``) to the function exporting it (so far
-``char_lm``).
+run's task (``config.json``'s ``task``) to the function exporting it (``char_lm``
+here; ``classify``, ``caption`` and ``translate`` in ``seqkit.export_tasks``, whose
+docstring lists their signatures).
 
 Signatures of a character language model (keys are stable; B is the batch, V the
 vocabulary size including the out-of-vocabulary id 0, S the number of states):
@@ -488,10 +489,19 @@ def _export_char_lm(run_dir, config, metrics, base, name, max_length, absolute_p
                         max_length=max_length, absolute_paths=absolute_paths)
 
 
-EXPORTERS = {"char_lm": _export_char_lm}
+def _export_task(run_dir, config, metrics, base, name, max_length, absolute_paths):
+    from seqkit.export_tasks import export_task_run  # imports this module: load it late
+
+    return export_task_run(Path(run_dir), config, metrics, base, name, max_length,
+                           absolute_paths)
+
+
+EXPORTERS = {"char_lm": _export_char_lm, "classify": _export_task, "caption": _export_task,
+             "translate": _export_task}
 """Exporter of each task (``config["task"]`` of the run): ``fn(run_dir, config, metrics,
 base, name, max_length, absolute_paths) -> version directory``. Other tasks register
-theirs here, built on ``export_module``."""
+theirs here, built on ``export_module`` (classify, caption and translate: see
+``seqkit.export_tasks``)."""
 
 
 def export_run(run_dir, base=DEFAULT_BASE, name=None, *, max_length=DEFAULT_MAX_LENGTH,

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -601,12 +602,23 @@ def run(config):
     task = config.get("task")
     if task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; valid tasks: {sorted(TASKS)}.")
-    previous = keras.config.floatx()
-    keras.config.set_floatx(config["train"]["dtype"])
-    try:
+    with precision(config["train"]["dtype"]):
         runner = _runner(task)(config)
         metrics = runner.fit()
         model = runner.finish(metrics)
-    finally:
-        keras.config.set_floatx(previous)
     return model, {"history": runner.history, "metrics": metrics, "run_dir": runner.run_dir}
+
+
+@contextlib.contextmanager
+def precision(dtype):
+    """Builds and trains in ``dtype`` ("float32", "float64" or "mixed_float16"), then
+    restores Keras' previous floatx and global dtype policy."""
+    previous_floatx, previous_policy = keras.config.floatx(), keras.config.dtype_policy()
+    if dtype != "mixed_float16":
+        keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous_floatx)
+        keras.config.set_dtype_policy(previous_policy)

@@ -392,9 +392,10 @@ def test_export_errors_name_the_value(tmp_path, lstm_export):
     assert not list((tmp_path / "saved_models").glob("*/.tmp-*"))
     other = tmp_path / "classifier"
     other.mkdir()
-    (other / "config.json").write_text(json.dumps({"task": "classify"}))
-    with pytest.raises(ValueError, match=r"task 'classify' cannot be exported yet; tasks with "
-                                         r"an exporter: \['char_lm'\]"):
+    (other / "config.json").write_text(json.dumps({"task": "repeated_ones"}))
+    with pytest.raises(ValueError, match=r"task 'repeated_ones' cannot be exported yet; tasks "
+                                         r"with an exporter: \['caption', 'char_lm', 'classify', "
+                                         r"'translate'\]"):
         export_run(other, tmp_path / "saved_models")
     with pytest.raises(ValueError, match=r"neither a run directory nor a recipe; valid "
                                          r"recipes: \[.*'char_rnn'"):

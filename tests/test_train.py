@@ -12,7 +12,7 @@ import pytest
 
 from seqkit.config import recipe_config
 from seqkit.data import load_text
-from seqkit.train import CharLMRun, run
+from seqkit.train import CharLMRun, precision, run
 
 
 def gist_step(params, mems, hprev, inputs, targets, lr=0.1):
@@ -120,14 +120,12 @@ def test_min_char_rnn_is_the_gist(tmp_path):
         f"data.corpus={corpus}", "train.dtype=float64", "train.epochs=10",
         "train.max_steps=320", "train.checkpoint_every=0", "train.sample_every=100",
         f"train.run_dir={tmp_path / 'run'}", "train.resume=False"])
-    keras.config.set_floatx("float64")
-    try:
+    with precision("float64"):
         runner = CharLMRun(config)
         capture = CaptureIterations(runner)
         runner.callbacks.append(capture)
         runner.fit()
-    finally:
-        keras.config.set_floatx("float32")
+    assert runner.model.get_layer("logits").kernel.dtype == "float64"
     ours = np.array(runner.history["loss"])
     data = list(runner.vocab.encode(train_text))
     assert len(ours) == 320 and 2 * runner.steps_per_epoch < 320  # the data wrapped twice

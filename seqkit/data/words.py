@@ -1,7 +1,8 @@
 """Word-level vocabularies for classifiers, captioners and translators.
 
-Tokens are words and single punctuation marks, lower-cased
-(``re.findall(r"\\w+|[^\\w\\s]", text.lower())``). Ids: 0 padding, 1 unknown,
+Tokens are words and single punctuation marks, lower-cased one code point at a
+time (``re.findall(r"\\w+|[^\\w\\s]", text.lower())``, except that a capital
+sigma always becomes "σ"). Ids: 0 padding, 1 unknown,
 2 ``<start>``, 3 ``<end>``, then the training words by frequency.
 
 Example:
@@ -25,8 +26,15 @@ SPECIALS = (PAD, UNK, START, END)
 
 
 def tokenize(text):
-    """Lower-cased words and punctuation marks of ``text``."""
-    return TOKEN.findall(str(text).lower())
+    """Lower-cased words and punctuation marks of ``text``.
+
+    Each code point is lower-cased on its own (``chr(c).lower()``): a capital
+    sigma always becomes "σ", never the final "ς" that ``str.lower`` picks from
+    the neighbouring letters, so that the exported in-graph tokenizer
+    (``seqkit.export_tasks``) can reproduce it exactly. No other character
+    depends on its context.
+    """
+    return TOKEN.findall(str(text).replace("\u03a3", "\u03c3").lower())
 
 
 class WordVocab:
