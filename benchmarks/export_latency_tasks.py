@@ -11,31 +11,15 @@ import argparse
 import io
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.common import write_result
+from benchmarks.export_latency import timed
 
 RUNS = {"sentiment": "runs/sentiment", "sequence_classify": "runs/sequence_classify",
         "caption": "runs/caption", "translate": "runs/translate_attention"}
-
-
-def percentiles(times):
-    times = np.asarray(times) * 1000.0
-    return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99)),
-            "n": int(times.size)}
-
-
-def timed(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return percentiles(times)
 
 
 def png(image):
@@ -97,7 +81,7 @@ def main(argv=None):
             for batch in (1, 32):
                 for signature, feed in inputs_for(name, batch).items():
                     fn = loaded.signatures[signature]
-                    stats = timed(lambda fn=fn, feed=feed: fn(**feed), args.repeats)
+                    stats = timed(lambda fn=fn, feed=feed: fn(**feed), args.repeats, warmup=1)
                     results[name][f"{signature}_b{batch}"] = stats
                     print(f"{name:18s} {signature:16s} batch {batch:2d}: "
                           f"p50 {stats['p50_ms']:8.2f} ms  p99 {stats['p99_ms']:8.2f} ms")
