@@ -443,6 +443,13 @@ def export_model(model, vocab, base=DEFAULT_BASE, name="model", *, config=None, 
     with tempfile.TemporaryDirectory() as staging:
         vocab.save(Path(staging) / "vocab.json")
         side = {"vocab.json": (Path(staging) / "vocab.json").read_text(encoding="utf-8")}
+    return export_module_with_files(module, base, name, side, config, metrics, absolute_paths)
+
+
+def export_module_with_files(module, base, name, side, config, metrics, absolute_paths):
+    """``export_module`` with the config and metrics (when given) among the side files."""
+    _check_name(name)
+    side = dict(side)
     if config is not None:
         side["config.json"] = _json_text(config)
     if metrics is not None:

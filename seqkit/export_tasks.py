@@ -86,7 +86,7 @@ import numpy as np
 import tensorflow as tf
 
 from seqkit.data.words import TOKEN, WordVocab
-from seqkit.export import _assert, _check_name, _json_text, _Untracked, export_module
+from seqkit.export import _assert, _check_name, _Untracked, export_module_with_files
 
 MAX_BEAM_WIDTH = 16
 """Largest ``beam_width`` the ``beam*`` signatures accept."""
@@ -654,18 +654,6 @@ def _vocab_text(vocab):
     with tempfile.TemporaryDirectory(prefix="seqkit-vocab-") as staging:
         vocab.save(Path(staging) / "vocab.json")
         return (Path(staging) / "vocab.json").read_text(encoding="utf-8")
-
-
-def export_module_with_files(module, base, name, side, config, metrics, absolute_paths):
-    """``export_module`` with the config and metrics (when given) among the side files."""
-    _check_name(name)
-    side = dict(side)
-    if config is not None:
-        side["config.json"] = _json_text(config)
-    if metrics is not None:
-        side["metrics.json"] = _json_text(metrics)
-    return export_module(module, module.signatures, base, name, side_files=side,
-                         absolute_paths=absolute_paths)
 
 
 def export_classifier(model, class_names, base="saved_models", name="model", *, vocab=None,

