@@ -45,7 +45,8 @@ def _cell_kwargs(cell_kwargs, init):
 
 def build_many_to_many(cell, units, vocab_size, depth=1, embedding_dim=None, dropout=0.0,
                        connection=None, batch_size=None, seq_length=None, stateful=False,
-                       init=None, cell_kwargs=None, compile=True, name="many_to_many"):
+                       init=None, cell_kwargs=None, compile=True, name="many_to_many",
+                       input_dim=None):
     """A synced many-to-many model: one prediction per input step (character LMs).
 
     Args:
@@ -61,16 +62,23 @@ def build_many_to_many(cell, units, vocab_size, depth=1, embedding_dim=None, dro
         init: Weight initializer spec (see ``initializer``); biases start at zero.
         cell_kwargs: Extra cell arguments (``dropout``, ``recurrent_dropout``...).
         compile: Compile with Adam and per-step sparse cross-entropy.
+        input_dim: Width of float input frames (input ``"frames"``, e.g. piano-roll
+            frames); ``vocab_size`` is then only the width of the output logits.
 
     Returns:
-        A model ``{"tokens": int (batch, time)} -> {"logits": (batch, time, vocab)}``.
+        A model ``{"tokens": int (batch, time)} -> {"logits": (batch, time, vocab)}``,
+        or ``{"frames": float (batch, time, input_dim)} -> ...`` with ``input_dim``.
     """
     if cell not in CELLS:
         raise ValueError(f"Unknown cell name {cell!r}; valid names: {sorted(CELLS)}.")
     init = initializer(init)
-    tokens = keras.Input(shape=(seq_length,), batch_size=batch_size, dtype="int32",
-                         name="tokens")
-    if embedding_dim:
+    input_name = "tokens" if input_dim is None else "frames"
+    tokens = keras.Input(shape=(seq_length,) if input_dim is None else (seq_length, input_dim),
+                         batch_size=batch_size, dtype="int32" if input_dim is None else None,
+                         name=input_name)
+    if input_dim is not None:
+        x = tokens
+    elif embedding_dim:
         x = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding",
                                    embeddings_initializer=init() or "uniform")(tokens)
     else:
@@ -82,10 +90,11 @@ def build_many_to_many(cell, units, vocab_size, depth=1, embedding_dim=None, dro
     logits = keras.layers.Dense(vocab_size, name="logits", dtype="float32"
                                 if keras.config.dtype_policy().name == "mixed_float16" else None,
                                 kernel_initializer=init() or "glorot_uniform")(x)
-    model = keras.Model({"tokens": tokens}, {"logits": logits}, name=name)
+    model = keras.Model({input_name: tokens}, {"logits": logits}, name=name)
     if compile:
-        model.compile("adam", {"logits": keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True)})
+        model.compile("adam", {"logits": keras.losses.BinaryCrossentropy(from_logits=True)
+                               if input_dim is not None else
+                               keras.losses.SparseCategoricalCrossentropy(from_logits=True)})
     return model
 
 

@@ -12,7 +12,7 @@ import keras
 from keras import ops
 
 from seqkit.cells import CELLS, get_cell
-from seqkit.cells.base import check_units
+from seqkit.cells.base import RecurrentCell, check_units
 
 CONNECTIONS = (None, "residual", "highway")
 
@@ -57,6 +57,57 @@ class Highway(keras.layers.Layer):
         return {**super().get_config(), "transform_bias": self.transform_bias}
 
 
+class _ProjectedStep:
+    """The recurrence of a seqkit cell on inputs already projected by ``cell.project``.
+
+    Not a layer: it owns no weights (they stay the cell's), so it can be built per call.
+    """
+
+    def __init__(self, cell, recurrent_mask=None):
+        self.cell, self.recurrent_mask = cell, recurrent_mask
+        self.state_size, self.output_size = cell.state_size, cell.output_size
+
+    def call(self, projected, states):
+        states = list(states)
+        h_rec = states[0] if self.recurrent_mask is None else states[0] * self.recurrent_mask
+        new_states = list(self.cell.recur(projected, states, h_rec))
+        return new_states[0], new_states
+
+    __call__ = call
+
+
+@keras.saving.register_keras_serializable(package="seqkit")
+class RNN(keras.layers.RNN):
+    """``keras.layers.RNN`` with the input projection hoisted out of the loop.
+
+    Named ``RNN`` like Keras' layer so that models saved before this layer existed
+    (weights stored under ``.../rnn/...``) and after load alike.
+
+    For a seqkit cell, ``x @ W_x + b`` (``cell.project``) is computed for every
+    time step in one matmul before the loop; the loop runs only ``cell.recur``.
+    Same weights, outputs, gradients, masking, dropout masks and statefulness as
+    ``keras.layers.RNN(cell)``; other cells run as in ``keras.layers.RNN``.
+
+    Example:
+        >>> layer = RNN(get_cell("lstm", 128), return_sequences=True)
+    """
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        cell = self.cell
+        if not isinstance(cell, RecurrentCell):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        if training and cell.dropout > 0:
+            sequences = sequences * ops.expand_dims(cell.get_dropout_mask(sequences[:, 0]), 1)
+        recurrent_mask = None
+        if training and cell.recurrent_dropout > 0:
+            recurrent_mask = cell.get_recurrent_dropout_mask(initial_state[0])
+        loop = keras.layers.RNN(
+            _ProjectedStep(cell, recurrent_mask), return_sequences=self.return_sequences,
+            go_backwards=self.go_backwards, unroll=self.unroll,
+            zero_output_for_mask=self.zero_output_for_mask)
+        return loop.inner_loop(cell.project(sequences), initial_state, mask, training=training)
+
+
 @keras.saving.register_keras_serializable(package="seqkit")
 class Recurrent(keras.layers.Layer):
     """A stack of ``depth`` recurrent layers of one cell type.
@@ -71,6 +122,7 @@ class Recurrent(keras.layers.Layer):
         return_state: Also return the final states of every layer, flattened
             in order (layer 0's states first).
         stateful: Carry states between batches (truncated BPTT).
+        unroll: Unroll the time loop (short, fixed-length sequences only).
         cell_kwargs: Extra arguments of the cell (``dropout``, ``activation``...).
 
     Example:
@@ -79,7 +131,8 @@ class Recurrent(keras.layers.Layer):
     """
 
     def __init__(self, cell, units, depth=1, connection=None, return_sequences=True,
-                 return_state=False, stateful=False, cell_kwargs=None, **kwargs):
+                 return_state=False, stateful=False, unroll=False, cell_kwargs=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if cell not in CELLS:
             raise ValueError(f"Unknown cell name {cell!r}; valid names: {sorted(CELLS)}.")
@@ -95,6 +148,7 @@ class Recurrent(keras.layers.Layer):
         self.return_sequences = return_sequences
         self.return_state = return_state
         self.stateful = stateful
+        self.unroll = bool(unroll)
         self.cell_kwargs = {
             key: keras.initializers.serialize(keras.initializers.get(value))
             if key.endswith("_initializer") else value
@@ -109,15 +163,15 @@ class Recurrent(keras.layers.Layer):
 
     def _layer(self, cell, units, layer):
         """One recurrent layer: a parallel scan for cells that have one (``mingru``,
-        ``minlstm``), except when stateful; else ``keras.layers.RNN`` over the step."""
+        ``minlstm``), except when stateful; else ``RNN`` (the hoisted loop) over the step."""
         cell = get_cell(cell, units, **self.cell_kwargs, name=f"{cell}_cell_{layer}")
         if callable(getattr(cell, "scan", None)) and not self.stateful:
             from seqkit.cells.minimal import ParallelRNN
 
             return ParallelRNN(cell, return_sequences=True, return_state=True,
                                name=f"{self.cell}_{layer}")
-        return keras.layers.RNN(cell, return_sequences=True, return_state=True,
-                                stateful=self.stateful, name=f"{self.cell}_{layer}")
+        return RNN(cell, return_sequences=True, return_state=True,
+                          stateful=self.stateful, unroll=self.unroll, name=f"{self.cell}_{layer}")
 
     @property
     def states_per_layer(self):
@@ -202,12 +256,12 @@ class Recurrent(keras.layers.Layer):
             **super().get_config(), "cell": self.cell, "units": self.units,
             "depth": self.depth, "connection": self.connection,
             "return_sequences": self.return_sequences, "return_state": self.return_state,
-            "stateful": self.stateful, "cell_kwargs": self.cell_kwargs,
+            "stateful": self.stateful, "unroll": self.unroll, "cell_kwargs": self.cell_kwargs,
         }
 
 
 def recurrent(cell, units, depth=1, connection=None, return_sequences=True,
-              return_state=False, stateful=False, name=None, **cell_kwargs):
+              return_state=False, stateful=False, unroll=False, name=None, **cell_kwargs):
     """Builds a ``Recurrent`` stack; extra keyword arguments go to every cell.
 
     Example:
@@ -215,7 +269,7 @@ def recurrent(cell, units, depth=1, connection=None, return_sequences=True,
     """
     return Recurrent(cell, units, depth=depth, connection=connection,
                      return_sequences=return_sequences, return_state=return_state,
-                     stateful=stateful, cell_kwargs=cell_kwargs, name=name)
+                     stateful=stateful, unroll=unroll, cell_kwargs=cell_kwargs, name=name)
 
 
 @keras.saving.register_keras_serializable(package="seqkit")

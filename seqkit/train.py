@@ -27,6 +27,7 @@ import tensorflow as tf
 from keras import ops
 
 from seqkit.builders import build_many_to_many
+from seqkit.distribute import any_worker
 
 OPTIMIZERS = {
     "adagrad": keras.optimizers.Adagrad,
@@ -57,6 +58,10 @@ CHAR_LM = {
         "checkpoint_every": 500, "sample_every": 500, "sample_length": 200,
         "seed": 1234, "run_dir": None, "resume": True, "dtype": "float32",
         "jit_compile": False, "verbose": 1,
+        # tf.distribute (seqkit/distribute.py): "none", "mirrored", "multi_worker", "tpu";
+        # batch_size is the global batch unless batch_per_replica.
+        "distribute": "none", "devices": None, "batch_per_replica": False,
+        "scale_learning_rate": "none",
     },
     "sample": {"prime": "\n", "length": 500, "temperature": 0.8, "top_k": 0, "seed": 0},
 }
@@ -129,7 +134,9 @@ class BatchLoss(keras.metrics.Metric):
     def __init__(self, reduction="mean", scale=1.0, name="batch_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         self.reduction, self.scale = reduction, float(scale)
-        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+        # "mean": under tf.distribute each replica holds its own rows' loss.
+        self.value = self.add_variable(shape=(), initializer="zeros", name="value",
+                                       aggregation="mean")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         nats = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
@@ -176,34 +183,48 @@ def write_json_atomic(path, data):
 class RunState:
     """What a checkpoint holds beyond weights and optimizer: position and carried states."""
 
-    def __init__(self, model, directory, keep=3):
+    def __init__(self, model, directory, keep=3, chief=True):
+        from seqkit.distribute import carried_variables
+
         stack = model.get_layer("recurrent")
         self.stack = stack
         self.position = tf.Variable([0, 0], dtype=tf.int64, trainable=False)  # epoch, batch
         self.smooth_loss = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-        states = [state.value for rnn in stack.rnns for state in rnn.states]
+        self.states = carried_variables(stack)
         self.checkpoint = tf.train.Checkpoint(
             model=model, optimizer=model.optimizer, position=self.position,
-            smooth_loss=self.smooth_loss, states=states)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep)
+            smooth_loss=self.smooth_loss, states=self.states)
+        # Multi-worker: every worker restores the chief's checkpoints; only the chief keeps
+        # what it saves (the others save into a temporary folder, then delete it).
+        self.directory, self.chief, self.latest = Path(directory), chief, None
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep) \
+            if chief else None
 
     def restore(self):
         """Restores the latest checkpoint; returns (epoch, batch) or None when there is none."""
-        if not self.manager.latest_checkpoint:
+        self.latest = tf.train.latest_checkpoint(self.directory)
+        if not self.latest:
             return None
-        self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+        self.checkpoint.restore(self.latest).assert_existing_objects_matched()
         return tuple(int(v) for v in self.position.numpy())
 
     def save(self, epoch, batch, step):
         self.position.assign([epoch, batch])
-        return self.manager.save(checkpoint_number=step)
+        if self.chief:
+            return self.manager.save(checkpoint_number=step)
+        from seqkit.distribute import checkpoint_write_dir, remove_tree
+
+        scratch = checkpoint_write_dir(self.directory)  # the same calls as the chief's
+        path = tf.train.CheckpointManager(self.checkpoint, scratch, max_to_keep=1).save(
+            checkpoint_number=step)
+        remove_tree(scratch)
+        return path
 
     def carried_states(self):
-        return [state.value.numpy() for rnn in self.stack.rnns for state in rnn.states]
+        return [variable.numpy() for variable in self.states]
 
     def set_carried_states(self, values):
-        for variable, value in zip(
-                [state for rnn in self.stack.rnns for state in rnn.states], values):
+        for variable, value in zip(self.states, values):
             variable.assign(value)
 
 
@@ -244,7 +265,7 @@ class TrainingMonitor(keras.callbacks.Callback):
             run.save_checkpoint()
         budget = train["time_budget_s"]
         if (train["max_steps"] and run.step >= train["max_steps"]) or (
-                budget and time.time() - run.started > budget):
+                budget and any_worker(time.time() - run.started > budget)):
             self.stopped = self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
@@ -260,11 +281,15 @@ class CharLMRun:
 
     def __init__(self, config):
         from seqkit.data import CharVocab, load_text, steps_per_epoch
+        from seqkit.distribute import build_stream_model, worker_role, worker_run_dir
 
         self.config = config
         data, model_cfg, train = config["data"], config["model"], config["train"]
         keras.utils.set_random_seed(train["seed"])
-        self.run_dir = Path(train["run_dir"] or Path("runs") / config["name"])
+        # Under a tf.distribute strategy (built and compiled in its scope by run()).
+        self.strategy, self.distributed = tf.distribute.get_strategy(), tf.distribute.has_strategy()
+        chief_dir = Path(train["run_dir"] or Path("runs") / config["name"])
+        self.run_dir = worker_run_dir(chief_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         text_args = dict(validation_fraction=data["validation_fraction"],
                          max_chars=data["max_chars"])
@@ -278,19 +303,23 @@ class CharLMRun:
         self.val_ids = self.vocab.encode(val_text)
         batch, seq = train["batch_size"], train["seq_length"]
         self.steps_per_epoch = steps_per_epoch(len(self.train_ids), batch, seq)
-        self.model = build_many_to_many(
-            model_cfg["cell"], model_cfg["units"], self.vocab.size, depth=model_cfg["depth"],
-            embedding_dim=model_cfg["embedding_dim"], dropout=model_cfg["dropout"],
-            connection=model_cfg["connection"], batch_size=batch, seq_length=seq,
-            stateful=True, init=model_cfg["init"], cell_kwargs=model_cfg["cell_kwargs"],
-            compile=False, name=config["name"])
+        if self.distributed:  # carried states split by stream across replicas
+            self.model = build_stream_model(model_cfg, self.vocab.size, batch, seq,
+                                            config["name"])
+        else:
+            self.model = build_many_to_many(
+                model_cfg["cell"], model_cfg["units"], self.vocab.size,
+                depth=model_cfg["depth"], embedding_dim=model_cfg["embedding_dim"],
+                dropout=model_cfg["dropout"], connection=model_cfg["connection"],
+                batch_size=batch, seq_length=seq, stateful=True, init=model_cfg["init"],
+                cell_kwargs=model_cfg["cell_kwargs"], compile=False, name=config["name"])
         self.model.compile(
             optimizer=make_optimizer(train, self.steps_per_epoch),
             loss={"logits": sequence_loss(train["loss"])},
             metrics={"logits": char_lm_metrics(train["loss"])},
             jit_compile=train["jit_compile"])
         self.model.optimizer.build(self.model.trainable_variables)
-        self.state = RunState(self.model, self.run_dir / "checkpoints")
+        self.state = RunState(self.model, chief_dir / "checkpoints", chief=worker_role()[2])
         self.step = self.epoch = self.batch_in_epoch = 0
         self.callbacks = []  # extra Keras callbacks for fit()
         self.history = {"step": [], "loss": [], "nats_per_char": [], "smooth_loss": [],
@@ -334,7 +363,7 @@ class CharLMRun:
 
     def validate(self):
         """Validation nats/char on the held-out split, with the training states put back."""
-        from seqkit.data import steps_per_epoch, stream_batches
+        from seqkit.data import steps_per_epoch
 
         train = self.config["train"]
         if steps_per_epoch(len(self.val_ids), train["batch_size"], train["seq_length"]) == 0:
@@ -343,10 +372,8 @@ class CharLMRun:
             return None
         carried = self.state.carried_states()
         self.state.stack.reset_state()
-        data = named(stream_batches(self.val_ids, train["batch_size"], train["seq_length"]))
-        if train["val_steps"]:
-            data = data.take(train["val_steps"])
-        logs = self.model.evaluate(data, verbose=0, return_dict=True)
+        data, steps = self.stream_data(self.val_ids, take=train["val_steps"])
+        logs = self.model.evaluate(data, steps=steps, verbose=0, return_dict=True)
         self.state.set_carried_states(carried)
         nats = float(logs["nats_per_char"])
         self.history["val_step"].append(self.step)
@@ -356,10 +383,27 @@ class CharLMRun:
               f"{nats / math.log(2):.4f} bits/char", flush=True)
         return nats
 
+    def stream_data(self, ids, start_step=0, take=None, repeat=False):
+        """``(dataset, steps)``: truncated-BPTT batches of ``ids`` for fit/evaluate. Under a
+        strategy they are distributed by streams (``seqkit.distribute.stream_dataset``) and
+        ``steps`` (one pass) is given to Keras, which cannot count them; else ``None``."""
+        from seqkit.data import steps_per_epoch, stream_batches
+        from seqkit.distribute import stream_dataset
+
+        batch, seq = self.config["train"]["batch_size"], self.config["train"]["seq_length"]
+        if self.distributed:
+            steps = steps_per_epoch(len(ids), batch, seq) - start_step
+            steps = min(steps, take) if take else steps
+            return stream_dataset(self.strategy, ids, batch, seq, start_step=start_step,
+                                  take=take, repeat=repeat), steps
+        data = named(stream_batches(ids, batch, seq, start_step=start_step))
+        return (data.take(take) if take else data), None
+
     def save_checkpoint(self):
-        path = self.state.save(self.epoch, self.batch_in_epoch, self.step)
+        # History first: a run killed between the two writes still has every step up to
+        # the checkpoint (resume drops the entries past it).
         write_json_atomic(self.run_dir / "history.json", self.history)
-        return path
+        return self.state.save(self.epoch, self.batch_in_epoch, self.step)
 
     def resume(self):
         if not self.config["train"]["resume"]:
@@ -378,14 +422,12 @@ class CharLMRun:
             val = [i for i, s in enumerate(history["val_step"]) if s <= self.step]
             for key in ("val_step", "val_nats_per_char", "val_time_s"):
                 self.history[key] = [history[key][i] for i in val]
-        print(f"resumed from {self.state.manager.latest_checkpoint}: epoch {self.epoch + 1}, "
+        print(f"resumed from {self.state.latest}: epoch {self.epoch + 1}, "
               f"batch {self.batch_in_epoch} of {self.steps_per_epoch}, step {self.step}")
         return True
 
     # ------------------------------------------------------------------------
     def fit(self):
-        from seqkit.data import stream_batches
-
         train = self.config["train"]
         if not self.resume():
             self.initial_loss_check()
@@ -396,12 +438,12 @@ class CharLMRun:
         start_step = self.step
         batch, seq = train["batch_size"], train["seq_length"]
         while self.epoch < train["epochs"] and not monitor.stopped:
-            data = named(stream_batches(self.train_ids, batch, seq,
-                                        start_step=self.batch_in_epoch))
+            data, steps = self.stream_data(self.train_ids, start_step=self.batch_in_epoch,
+                                           repeat=True)
             # A resumed partial epoch runs alone; then whole epochs in one fit call.
             last = self.epoch + 1 if self.batch_in_epoch else train["epochs"]
             self.model.fit(data, initial_epoch=self.epoch, epochs=last, callbacks=callbacks,
-                           verbose=train["verbose"], shuffle=False)
+                           verbose=train["verbose"], shuffle=False, steps_per_epoch=steps)
         elapsed = time.time() - self.started
         if not self.history["val_step"] or self.history["val_step"][-1] != self.step:
             self.validate()
@@ -484,6 +526,8 @@ SUPERVISED = {
         "decay_rate": 1.0, "decay_after_epochs": 0, "clipvalue": None, "global_clipnorm": 5.0,
         "seed": 1234, "run_dir": None, "resume": True, "jit_compile": False, "verbose": 1,
         "dtype": "float32",
+        "distribute": "none", "devices": None, "batch_per_replica": False,
+        "scale_learning_rate": "none",
     },
     "eval": {},
 }
@@ -497,7 +541,7 @@ class TimeBudget(keras.callbacks.Callback):
         self.seconds, self.started = seconds, time.time()
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.seconds and time.time() - self.started > self.seconds:
+        if self.seconds and any_worker(time.time() - self.started > self.seconds):
             self.model.stop_training = True
 
 
@@ -513,9 +557,15 @@ class SupervisedRun:
         self.config, train = config, config["train"]
         keras.utils.set_random_seed(train["seed"])
         self.task = importlib.import_module(f"seqkit.tasks.{config['task']}")
-        self.run_dir = Path(train["run_dir"] or Path("runs") / config["name"])
+        from seqkit.distribute import shard_by_data, worker_run_dir
+
+        self.run_dir = worker_run_dir(Path(train["run_dir"] or Path("runs") / config["name"]))
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.prepared = self.task.prepare(config)
+        self.distributed = tf.distribute.has_strategy()
+        if self.distributed:  # each worker takes its slice of every global batch
+            for split in ("train", "validation"):
+                self.prepared[split] = shard_by_data(self.prepared[split])
         self.model = self.prepared["model"]
         output = next(iter(self.model.output))
         # Epoch decay needs the batches per epoch; count them only then (one pass).
@@ -543,6 +593,10 @@ class SupervisedRun:
     def finish(self, metrics):
         from seqkit.config import save_config
 
+        if self.distributed:  # evaluate, decode and save a copy outside the strategy
+            from seqkit.distribute import local_copy
+
+            self.model = local_copy(self.model)
         print("evaluating on the held-out test split ...", flush=True)
         metrics.update(self.task.evaluate(self.config, self.model, self.prepared))
         self.model.save(self.run_dir / "model.keras")
@@ -579,7 +633,8 @@ def plot_epochs(history, path, title=""):
 
 
 TASKS = {"char_lm": CharLMRun, "classify": SupervisedRun, "caption": SupervisedRun,
-         "translate": SupervisedRun, "repeated_ones": "seqkit.tasks.repeated_ones:RepeatedOnesRun"}
+         "translate": SupervisedRun, "repeated_ones": "seqkit.tasks.repeated_ones:RepeatedOnesRun",
+         "arithmetic": SupervisedRun, "xml_modelling": SupervisedRun, "music": SupervisedRun}
 
 
 def _runner(task):
@@ -602,9 +657,14 @@ def run(config):
     task = config.get("task")
     if task not in TASKS:
         raise ValueError(f"Unknown task {task!r}; valid tasks: {sorted(TASKS)}.")
+    from seqkit.distribute import distributed_config, strategy_for_config
+
+    strategy = strategy_for_config(config["train"])  # first: before TF initialises devices
+    config = distributed_config(config, strategy)
     with precision(config["train"]["dtype"]):
-        runner = _runner(task)(config)
-        metrics = runner.fit()
+        with strategy.scope():  # models are built, compiled and trained in the scope
+            runner = _runner(task)(config)
+            metrics = runner.fit()
         model = runner.finish(metrics)
     return model, {"history": runner.history, "metrics": metrics, "run_dir": runner.run_dir}
 

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from seqkit.cells import CELLS
 from seqkit.layers import Recurrent, recurrent
 from tests.cells.util import random_weights
 
@@ -94,3 +95,43 @@ def test_bad_arguments(kwargs, match):
     args = {"cell": "lstm", "units": 4, **kwargs}
     with pytest.raises(ValueError, match=match):
         Recurrent(**args)
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_hoisted_path_equals_the_reference_loop(name):
+    """seqkit.layers.RNN (input projection outside the loop) gives keras.layers.RNN's outputs,
+    final states and gradients, with a mask and with dropout masks."""
+    import tensorflow as tf
+
+    from seqkit.cells import get_cell
+    from seqkit.layers import RNN
+
+    xs = tf.constant(_xs((3, 7, 5), seed=2))
+    mask = tf.constant(np.arange(7)[None, :] < np.array([[7], [4], [1]]))
+    weights = None
+    for training, kwargs in ((False, {}), (True, {"dropout": 0.3, "recurrent_dropout": 0.2})):
+        results = []
+        for layer_class in (keras.layers.RNN, RNN):
+            cell = get_cell(name, 6, seed=7, **kwargs)
+            layer = layer_class(cell, return_sequences=True, return_state=True)
+            layer.build(xs.shape)
+            if weights is None:
+                weights = random_weights(cell, np.random.default_rng(3))
+            cell.assign_named_weights(weights)
+            with tf.GradientTape() as tape:
+                tape.watch(xs)
+                outputs = layer(xs, mask=mask, training=training)
+                loss = sum(tf.reduce_sum(tf.sin(o)) for o in outputs)
+            grads = tape.gradient(loss, [xs, *layer.trainable_variables])
+            results.append([o.numpy() for o in outputs] + [g.numpy() for g in grads])
+        for reference, hoisted in zip(*results):
+            np.testing.assert_allclose(hoisted, reference, rtol=1e-5, atol=1e-6)
+
+
+def test_recurrent_uses_the_hoisted_loop_and_keeps_unroll():
+    from seqkit.layers import RNN
+
+    stack = recurrent("lstm", 4, depth=2, unroll=True)
+    assert all(isinstance(rnn, RNN) and rnn.unroll for rnn in stack.rnns)
+    restored = Recurrent.from_config(stack.get_config())
+    assert restored.unroll and restored.rnns[0].unroll
