@@ -4,7 +4,7 @@
     seqkit tune arithmetic --cells gru,lstm,mut1 --trials 10 --trial-budget-s 120
 """
 
-from seqkit.config import merge
+from seqkit.config import merge, paper_space
 from seqkit.train import SUPERVISED
 
 OBJECTIVE = "val_answer_accuracy:max"
@@ -31,9 +31,4 @@ def config():
 
 def search_space(hp):
     """Width, depth, learning rate and clipping (no dropout: the task does not overfit)."""
-    return {
-        "model.units": hp.Choice("model.units", [64, 128, 256]),
-        "model.depth": hp.Int("model.depth", 1, 2),
-        "train.learning_rate": hp.Float("train.learning_rate", 1e-3, 1e-2, sampling="log"),
-        "train.global_clipnorm": hp.Choice("train.global_clipnorm", [1.0, 5.0]),
-    }
+    return paper_space(hp)

@@ -5,7 +5,7 @@ next-frame prediction with sigmoid outputs, scored in nats per frame.
     seqkit tune music --cells lstm,lstm_nfg,lstm_noaf --trials 10 --trial-budget-s 120
 """
 
-from seqkit.config import merge
+from seqkit.config import merge, paper_space
 from seqkit.train import SUPERVISED
 
 OBJECTIVE = "val_frame_nll:min"
@@ -31,10 +31,4 @@ def config():
 
 def search_space(hp):
     """Width, depth, learning rate, clipping and dropout (the set is small and overfits)."""
-    return {
-        "model.units": hp.Choice("model.units", [64, 128, 256]),
-        "model.depth": hp.Int("model.depth", 1, 2),
-        "train.learning_rate": hp.Float("train.learning_rate", 1e-3, 1e-2, sampling="log"),
-        "train.global_clipnorm": hp.Choice("train.global_clipnorm", [1.0, 5.0]),
-        "model.dropout": hp.Float("model.dropout", 0.0, 0.4, step=0.2),
-    }
+    return paper_space(hp, dropout=True)

@@ -5,7 +5,7 @@ scored on the closing tags that the open ones determine.
     seqkit tune xml_modelling --cells gru,lstm,mut2 --trials 10 --trial-budget-s 120
 """
 
-from seqkit.config import merge
+from seqkit.config import merge, paper_space
 from seqkit.train import SUPERVISED
 
 OBJECTIVE = "val_closing_accuracy:max"
@@ -32,9 +32,4 @@ def config():
 
 def search_space(hp):
     """Width, depth, learning rate and clipping."""
-    return {
-        "model.units": hp.Choice("model.units", [64, 128, 256]),
-        "model.depth": hp.Int("model.depth", 1, 2),
-        "train.learning_rate": hp.Float("train.learning_rate", 1e-3, 1e-2, sampling="log"),
-        "train.global_clipnorm": hp.Choice("train.global_clipnorm", [1.0, 5.0]),
-    }
+    return paper_space(hp)

@@ -102,3 +102,22 @@ def recipe_config(name, overrides=(), preset=None):
 
 def save_config(config, path):
     Path(path).write_text(json.dumps(config, indent=2, sort_keys=True))
+
+
+def paper_space(hp, dropout=False):
+    """The search space of the papers' tasks (arithmetic, XML, music): units 64/128/256,
+    depth 1-2, learning rate 1e-3..1e-2 (log), global clipnorm 1 or 5, and with
+    ``dropout`` also dropout 0/0.2/0.4.
+
+    Example:
+        >>> paper_space(keras_tuner.HyperParameters(), dropout=True)  # in search_space(hp)
+    """
+    space = {
+        "model.units": hp.Choice("model.units", [64, 128, 256]),
+        "model.depth": hp.Int("model.depth", 1, 2),
+        "train.learning_rate": hp.Float("train.learning_rate", 1e-3, 1e-2, sampling="log"),
+        "train.global_clipnorm": hp.Choice("train.global_clipnorm", [1.0, 5.0]),
+    }
+    if dropout:
+        space["model.dropout"] = hp.Float("model.dropout", 0.0, 0.4, step=0.2)
+    return space

@@ -10,15 +10,7 @@ correctly.
 """
 
 from seqkit.data.synthetic import ARITHMETIC_ALPHABET, load_arithmetic
-from seqkit.tasks.masked import (
-    CharTable,
-    MaskedStepMetric,
-    batches,
-    char_arrays,
-    char_model,
-    evaluate_split,
-    masked_cross_entropy,
-)
+from seqkit.tasks.masked import MaskedStepMetric, evaluate_split, prepare_char_task
 
 DATA_KEYS = ("num_train", "num_validation", "num_test", "seed", "max_digits",
              "distractor_prob")
@@ -31,19 +23,11 @@ def answer_weights(text):
 
 
 def prepare(config):
-    data, train = config["data"], config["train"]
-    table = CharTable(ARITHMETIC_ALPHABET)
-    datasets = {}
-    for split in ("train", "validation", "test"):
-        texts = load_arithmetic(split, **{k: data[k] for k in DATA_KEYS})
-        x, y = char_arrays(texts, table, answer_weights, answer_weights)
-        datasets[split] = batches({"tokens": x}, y, train["batch_size"],
-                                  shuffle=split == "train", seed=train["seed"])
-    return {"model": char_model(config, table.size), **datasets, "table": table,
-            "loss": masked_cross_entropy,
-            "metrics": [MaskedStepMetric("accuracy", "answer_accuracy"),
-                        MaskedStepMetric("nats", "answer_nats"),
-                        MaskedStepMetric("exact", "answer_exact")]}
+    return prepare_char_task(config, ARITHMETIC_ALPHABET, load_arithmetic, DATA_KEYS,
+                             answer_weights, answer_weights,
+                             [MaskedStepMetric("accuracy", "answer_accuracy"),
+                              MaskedStepMetric("nats", "answer_nats"),
+                              MaskedStepMetric("exact", "answer_exact")])
 
 
 def evaluate(config, model, prepared):

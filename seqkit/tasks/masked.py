@@ -171,6 +171,30 @@ def char_model(config, vocab_size):
         cell_kwargs=m["cell_kwargs"], compile=False, name=config["name"])
 
 
+def prepare_char_task(config, alphabet, load, data_keys, loss_weights, metric_weights,
+                      metrics):
+    """Datasets, model, loss and metrics of a character task scored on masked steps.
+
+    Args:
+        config: The recipe config.
+        alphabet: The task's characters (``CharTable``).
+        load: ``load(split, **data)`` -> the split's texts.
+        data_keys: The ``config["data"]`` keys passed to ``load``.
+        loss_weights, metric_weights: ``text -> per-character 0/1 weights``.
+        metrics: The compiled metrics (``MaskedStepMetric``...).
+    """
+    data, train = config["data"], config["train"]
+    table = CharTable(alphabet)
+    datasets = {}
+    for split in ("train", "validation", "test"):
+        texts = load(split, **{k: data[k] for k in data_keys})
+        x, y = char_arrays(texts, table, loss_weights, metric_weights)
+        datasets[split] = batches({"tokens": x}, y, train["batch_size"],
+                                  shuffle=split == "train", seed=train["seed"])
+    return {"model": char_model(config, table.size), **datasets, "table": table,
+            "loss": masked_cross_entropy, "metrics": metrics}
+
+
 def evaluate_split(model, dataset, prefix="test_"):
     """``model.evaluate`` on ``dataset`` as ``{prefix + metric: value}``."""
     logs = model.evaluate(dataset, verbose=0, return_dict=True)

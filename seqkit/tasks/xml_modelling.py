@@ -7,15 +7,7 @@ which the open tags determine (see ``seqkit.data.synthetic.closing_mask``).
 """
 
 from seqkit.data.synthetic import XML_ALPHABET, closing_mask, load_xml
-from seqkit.tasks.masked import (
-    CharTable,
-    MaskedStepMetric,
-    batches,
-    char_arrays,
-    char_model,
-    evaluate_split,
-    masked_cross_entropy,
-)
+from seqkit.tasks.masked import MaskedStepMetric, evaluate_split, prepare_char_task
 
 DATA_KEYS = ("num_train", "num_validation", "num_test", "seed", "max_depth", "max_children",
              "max_name_length", "max_length")
@@ -26,18 +18,9 @@ def _ones(text):
 
 
 def prepare(config):
-    data, train = config["data"], config["train"]
-    table = CharTable(XML_ALPHABET)
-    datasets = {}
-    for split in ("train", "validation", "test"):
-        texts = load_xml(split, **{k: data[k] for k in DATA_KEYS})
-        x, y = char_arrays(texts, table, _ones, closing_mask)
-        datasets[split] = batches({"tokens": x}, y, train["batch_size"],
-                                  shuffle=split == "train", seed=train["seed"])
-    return {"model": char_model(config, table.size), **datasets, "table": table,
-            "loss": masked_cross_entropy,
-            "metrics": [MaskedStepMetric("accuracy", "closing_accuracy"),
-                        MaskedStepMetric("nats", "closing_nats")]}
+    return prepare_char_task(config, XML_ALPHABET, load_xml, DATA_KEYS, _ones, closing_mask,
+                             [MaskedStepMetric("accuracy", "closing_accuracy"),
+                              MaskedStepMetric("nats", "closing_nats")])
 
 
 def evaluate(config, model, prepared):
