@@ -4,8 +4,9 @@ training speed against the NumPy gist in the same run.
 
     python -m benchmarks.charlm --budget-min 60          # the issue's setting (3 h)
     python -m benchmarks.charlm --budget-min 8 --cells lstm,gru,mut1
+    python -m benchmarks.charlm --min-char-only --min-char-iterations 10000
 
-Writes benchmarks/results/charlm.json and charlm.png.
+Writes benchmarks/results/charlm.json and charlm.png (min_char_rnn.json with --min-char-only).
 """
 
 import argparse
@@ -91,18 +92,24 @@ def main(argv=None):
     parser.add_argument("--units", type=int, default=512)
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--min-char-iterations", type=int, default=2000)
+    parser.add_argument("--min-char-only", action="store_true",
+                        help="only min_char_rnn against the NumPy gist -> min_char_rnn.json")
     args = parser.parse_args(argv)
     speed = min_char_rnn_speed(args.min_char_iterations)
     print(f"min_char_rnn: seqkit {speed['seqkit_chars_per_s_including_compile']:.0f} chars/s, "
           f"NumPy gist {speed['numpy_gist_chars_per_s']:.0f} chars/s, "
           f"ratio {speed['ratio']:.2f}")
+    command = "python -m benchmarks.charlm " + " ".join(argv or [])
+    if args.min_char_only:
+        print(f"wrote {write_result('min_char_rnn', {'command': command, **speed})}")
+        return
     results = [train_cell(cell, args.budget_min * 60, args.units, args.depth)
                for cell in args.cells.split(",")]
     for r in results:
         print(f"{r['cell']}: best validation {r['best_val_nats_per_char']:.3f} nats/char after "
               f"{r['steps']} steps ({r['chars_per_s']:.0f} chars/s)\n{r['sample']}\n")
-    path = write_result("charlm", {"command": "python -m benchmarks.charlm " + " ".join(
-        argv or []), "budget_min": args.budget_min, "models": results, "min_char_rnn": speed})
+    path = write_result("charlm", {"command": command, "budget_min": args.budget_min,
+                                   "models": results, "min_char_rnn": speed})
     plot(results, RESULTS / "charlm.png")
     print(f"wrote {path}")
 

@@ -9,7 +9,9 @@ backward + update) for:
 * ``plain:<cell>``: ``keras.layers.RNN(get_cell(cell, H))``, the same equations
   stepped by Keras with the input projection inside the loop;
 * ``keras:LSTM|GRU|SimpleRNN`` with Keras' defaults and with ``jit_compile``;
-* ``torch:LSTM|GRU|RNN`` on the CPU, when torch is installed (``pip install -e .[bench]``).
+* ``torch:LSTM|GRU|RNN`` on the CPU, when torch is installed (``pip install -e .[bench]``),
+  in a process of their own (``benchmarks.torch_worker``) driven step by step over a pipe,
+  so they are interleaved with the Keras models but do not share TensorFlow's threads.
 
 The machine is shared and noisy, so every model is built first and then timed in
 interleaved rounds (each round times a few steps of every model); a model's
@@ -22,7 +24,7 @@ Writes benchmarks/results/throughput.json and prints a table of tokens/s and rat
 """
 
 import argparse
-import os
+import importlib.util
 import statistics
 import sys
 import time
@@ -65,38 +67,43 @@ def keras_step(kind, name, units, jit=False):
     return lambda: model.train_on_batch(x, y)
 
 
-def torch_step(name, units):
-    import torch
+class TorchWorker:
+    """torch's models in a subprocess (``benchmarks.torch_worker``); ``step(name)`` returns
+    a function that runs one training step of that model there and waits for it."""
 
-    torch.manual_seed(0)
-    torch.set_num_threads(os.cpu_count())
-    embedding = torch.nn.Embedding(VOCAB, EMBEDDING)
-    rnn = getattr(torch.nn, name)(EMBEDDING, units, batch_first=True)
-    dense = torch.nn.Linear(units, VOCAB)
-    parameters = [*embedding.parameters(), *rnn.parameters(), *dense.parameters()]
-    optimizer = torch.optim.Adam(parameters, 1e-3)
-    x, y = (torch.from_numpy(a).long() for a in batch())
+    def __init__(self, units, names):
+        import subprocess
 
-    def step():
-        optimizer.zero_grad()
-        logits = dense(rnn(embedding(x))[0])
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1))
-        loss.backward()
-        optimizer.step()
-        return loss.item()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.torch_worker", str(units), *names],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        ready = self.process.stdout.readline().split()
+        if not ready or ready[0] != "ready":
+            raise RuntimeError(f"benchmarks.torch_worker did not start: {ready!r}")
+        self.version = ready[1]
 
-    return step
+    def step(self, name):
+        def run():
+            self.process.stdin.write(name + "\n")
+            if self.process.stdout.readline().strip() != "ok":
+                raise RuntimeError(f"benchmarks.torch_worker failed on {name}")
+
+        return run
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
 
 
-def models(cells, units, with_torch):
+def models(cells, units, torch_worker=None):
     """Name -> (reference cell or None, step function) for every model of one width."""
     steps = {}
     for layer, cell in KERAS_LAYERS.items():
         steps[f"keras:{layer}"] = (cell, keras_step("keras", layer, units))
         steps[f"keras:{layer}+jit"] = (cell, keras_step("keras", layer, units, jit=True))
-    if with_torch:
+    if torch_worker is not None:
         for layer, cell in TORCH_LAYERS.items():
-            steps[f"torch:{layer}"] = (cell, torch_step(layer, units))
+            steps[f"torch:{layer}"] = (cell, torch_worker.step(layer))
     for cell in cells:
         steps[f"seqkit:{cell}"] = (cell, keras_step("seqkit", cell, units))
         steps[f"plain:{cell}"] = (cell, keras_step("plain", cell, units))
@@ -143,17 +150,17 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=2, help="steps per model per round")
     parser.add_argument("--name", default="throughput", help="result file name")
     args = parser.parse_args(argv)
-    try:
-        import torch  # noqa: F401
-        with_torch = True
-    except ImportError:
-        with_torch = False
+    with_torch = importlib.util.find_spec("torch") is not None
+    if not with_torch:
         print("torch is not installed (pip install -e .[bench]): torch rows skipped")
     results = {}
     for units in args.units:
         print(f"H = {units}: building {len(args.cells) * 2 + 6 + 3 * with_torch} models",
               flush=True)
-        rates = measure(models(args.cells, units, with_torch), args.rounds, args.steps)
+        worker = TorchWorker(units, list(TORCH_LAYERS)) if with_torch else None
+        rates = measure(models(args.cells, units, worker), args.rounds, args.steps)
+        if worker is not None:
+            worker.close()
         results[str(units)] = {"tokens_per_s": rates, "ratios": ratios(rates, args.cells)}
         for name, rate in sorted(rates.items(), key=lambda item: -item[1]):
             print(f"  {name:28s} {rate:10,.0f} tokens/s")

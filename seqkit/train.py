@@ -56,6 +56,7 @@ CHAR_LM = {
         "val_every": 0,              # steps between validations; 0: at each epoch's end
         "val_steps": None,           # validation batches (None: the whole split)
         "checkpoint_every": 500, "sample_every": 500, "sample_length": 200,
+        "tensorboard_every": 100,    # steps between batch-level TensorBoard scalars
         "seed": 1234, "run_dir": None, "resume": True, "dtype": "float32",
         "jit_compile": False, "verbose": 1,
         # tf.distribute (seqkit/distribute.py): "none", "mirrored", "multi_worker", "tpu";
@@ -190,6 +191,7 @@ class RunState:
         self.stack = stack
         self.position = tf.Variable([0, 0], dtype=tf.int64, trainable=False)  # epoch, batch
         self.smooth_loss = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self.smooth = 0.0  # the smooth loss as a Python float, updated every step
         self.states = carried_variables(stack)
         self.checkpoint = tf.train.Checkpoint(
             model=model, optimizer=model.optimizer, position=self.position,
@@ -206,10 +208,12 @@ class RunState:
         if not self.latest:
             return None
         self.checkpoint.restore(self.latest).assert_existing_objects_matched()
+        self.smooth = float(self.smooth_loss.numpy())
         return tuple(int(v) for v in self.position.numpy())
 
     def save(self, epoch, batch, step):
         self.position.assign([epoch, batch])
+        self.smooth_loss.assign(self.smooth)
         if self.chief:
             return self.manager.save(checkpoint_number=step)
         from seqkit.distribute import checkpoint_write_dir, remove_tree
@@ -228,6 +232,19 @@ class RunState:
             variable.assign(value)
 
 
+class EpochTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard with epoch-level logs only: its ``on_train_batch_end`` builds a
+    summary for every log at every batch even with ``update_freq="epoch"`` (about 1 ms
+    a step, half of min-char-rnn's step). ``TrainingMonitor`` writes batch scalars."""
+
+    def __init__(self, log_dir, **kwargs):
+        super().__init__(log_dir=log_dir, update_freq="epoch", **kwargs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._should_trace:
+            super().on_train_batch_end(batch, logs)
+
+
 class TrainingMonitor(keras.callbacks.Callback):
     """Per-step bookkeeping: data position, smooth loss, samples, checkpoints, stopping.
 
@@ -239,6 +256,20 @@ class TrainingMonitor(keras.callbacks.Callback):
         super().__init__()
         self.run = run
         self.stopped = False
+        self.writer = None
+
+    def write_scalars(self, logs):
+        if self.writer is None:
+            self.writer = tf.summary.create_file_writer(
+                str(self.run.run_dir / "tensorboard" / "train"))
+        with self.writer.as_default(step=self.run.step):
+            for name, value in logs.items():
+                tf.summary.scalar(name if name.startswith("batch_") else f"batch_{name}",
+                                  value)
+
+    def on_train_end(self, logs=None):
+        if self.writer is not None:
+            self.writer.flush()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.run.epoch = epoch
@@ -250,13 +281,14 @@ class TrainingMonitor(keras.callbacks.Callback):
         run.batch_in_epoch += 1
         run.step += 1
         loss = float(logs["batch_loss"])
-        smooth = run.state.smooth_loss
-        smooth.assign(0.999 * float(smooth.numpy()) + 0.001 * loss)
+        run.state.smooth = 0.999 * run.state.smooth + 0.001 * loss
         run.history["step"].append(run.step)
         run.history["loss"].append(loss)
         run.history["nats_per_char"].append(
             loss / train["seq_length"] if train["loss"] == "sum" else loss)
-        run.history["smooth_loss"].append(float(smooth.numpy()))
+        run.history["smooth_loss"].append(run.state.smooth)
+        if train["tensorboard_every"] and run.step % train["tensorboard_every"] == 0:
+            self.write_scalars(logs)
         if train["sample_every"] and run.step % train["sample_every"] == 0:
             run.print_sample()
         if train["val_every"] and run.step % train["val_every"] == 0:
@@ -338,8 +370,8 @@ class CharLMRun:
         sample = self.config["sample"]
         text = self.sampler().sample(sample["prime"], self.config["train"]["sample_length"],
                                      sample["temperature"], sample["top_k"], seed=self.step)
-        smooth = float(self.state.smooth_loss.numpy())
-        print(f"\niter {self.step}, smooth loss: {smooth:.4f}\n----\n{text}\n----", flush=True)
+        print(f"\niter {self.step}, smooth loss: {self.state.smooth:.4f}\n----\n{text}\n----",
+              flush=True)
 
     def initial_loss_check(self):
         """exp(initial loss) should be about the vocabulary size for an untrained model."""
@@ -356,9 +388,8 @@ class CharLMRun:
         print(f"initial loss {nats:.4f} nats/char: exp(loss) = {math.exp(nats):.1f} vs "
               f"vocabulary size {self.vocab.size} ({'ok' if ok else 'CHECK THE MODEL'})")
         if self.step == 0:
-            self.state.smooth_loss.assign(
-                -math.log(1.0 / self.vocab.size) * (train["seq_length"]
-                                                    if train["loss"] == "sum" else 1))
+            self.state.smooth = -math.log(1.0 / self.vocab.size) * (
+                train["seq_length"] if train["loss"] == "sum" else 1)
         return nats
 
     def validate(self):
@@ -432,8 +463,10 @@ class CharLMRun:
         if not self.resume():
             self.initial_loss_check()
         monitor = TrainingMonitor(self)
-        callbacks = [monitor, keras.callbacks.TensorBoard(
-            log_dir=str(self.run_dir / "tensorboard"), update_freq=100), *self.callbacks]
+        # Keras' TensorBoard writes epochs; the monitor writes batch scalars every
+        # train.tensorboard_every steps (Keras' own batch logging costs ~1 ms a step).
+        callbacks = [monitor, EpochTensorBoard(log_dir=str(self.run_dir / "tensorboard")),
+                     *self.callbacks]
         self.started = time.time()
         start_step = self.step
         batch, seq = train["batch_size"], train["seq_length"]
@@ -579,7 +612,7 @@ class SupervisedRun:
 
     def fit(self):
         train = self.config["train"]
-        callbacks = [TimeBudget(train["time_budget_s"]), keras.callbacks.TensorBoard(
+        callbacks = [TimeBudget(train["time_budget_s"]), EpochTensorBoard(
             log_dir=str(self.run_dir / "tensorboard"))]
         if train["resume"]:
             callbacks.append(keras.callbacks.BackupAndRestore(str(self.run_dir / "backup")))

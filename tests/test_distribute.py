@@ -30,7 +30,9 @@ from seqkit.distribute import (
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 # Losses of N replicas vs one device, same global batch: float32 round-off of a different
-# summation order only (measured ~2.5e-7 relative).
+# summation order only (measured ~2.5e-7 relative). The runs use plain SGD: Adam's first
+# steps are lr·sign(g), which turns round-off in near-zero gradients into 1e-2 updates
+# (a 2-replica Adam run once drifted 1.4% from one device under a loaded CPU).
 TOLERANCE = 1e-5
 
 
@@ -76,8 +78,8 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     for mode in ("none", "mirrored"):
         config = recipe_config("char_rnn", [
             "data.corpus=linux", "data.max_chars=3000", "model.units=8", "train.batch_size=8",
-            "train.seq_length=20", "train.epochs=2", "train.optimizer=adam",
-            "train.optimizer_kwargs={}", "train.learning_rate=0.01",
+            "train.seq_length=20", "train.epochs=2", "train.optimizer=sgd",
+            "train.optimizer_kwargs={}", "train.learning_rate=1.0",
             "train.checkpoint_every=0", "train.sample_every=0", "train.verbose=0",
             "train.resume=False", f"train.distribute={mode}",
             f"train.run_dir={sys.argv[1]}/char_{mode}"])
@@ -107,6 +109,7 @@ def test_mirrored_over_two_cpu_devices_equals_one_device(tmp_path):
     out = json.loads(done.stdout.split("RESULT", 1)[1])
     one, two = out["char_none"], out["char_mirrored"]
     assert len(one["loss"]) == len(two["loss"]) > 20  # two whole epochs, states reset at each
+    assert one["loss"][-1] < 0.9 * one["loss"][0]  # it trained
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=TOLERANCE)
     np.testing.assert_allclose(two["val_nats_per_char"], one["val_nats_per_char"],
                                rtol=TOLERANCE)

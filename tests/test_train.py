@@ -9,6 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from seqkit.config import recipe_config
 from seqkit.data import load_text
@@ -218,7 +219,12 @@ def test_char_rnn_trains_any_cell_and_writes_its_run(tmp_path):
     for name in ("model.keras", "vocab.json", "config.json", "metrics.json", "loss.png",
                  "sample.txt"):
         assert (Path(tmp_path) / name).exists(), name
-    assert list((Path(tmp_path) / "tensorboard").rglob("events.out.tfevents.*"))
+    events = list((Path(tmp_path) / "tensorboard").rglob("events.out.tfevents.*"))
+    written = {(value.tag, event.step) for path in events
+               for event in tf.compat.v1.train.summary_iterator(str(path))
+               for value in event.summary.value}
+    assert ("batch_loss", 100) in written  # train.tensorboard_every = 100
+    assert ("epoch_loss", 0) in written
     assert result["metrics"]["val_nats_per_char"] is not None
     assert model.get_layer("recurrent").cell == "mut1"
 
