@@ -133,8 +133,10 @@ def run_benchmark(name, title, cells, tasks, args, notes="", reuse=None):
     command = "python -m benchmarks." + name + " " + " ".join(map(shlex.quote, sys.argv[1:]))
     results_path = RESULTS / f"{name}.json"
     results, commands, earlier_s = {}, [], 0.0
-    if results_path.exists() and not args.restart:
-        previous = json.loads(results_path.read_text())
+    previous = json.loads(results_path.read_text()) if results_path.exists() else {}
+    same_budget = (previous.get("budget", {}).get("trials_per_cell") == trials
+                   and previous.get("budget", {}).get("cell_budget_s") == cell_budget_s)
+    if previous and same_budget and not args.restart:  # another budget: start afresh
         results = previous.get("results", {})
         commands = previous.get("commands", [previous.get("command")])
         earlier_s = previous.get("wall_time_s", 0.0)
