@@ -136,7 +136,7 @@ def run_benchmark(name, title, cells, tasks, args, notes="", reuse=None):
     previous = json.loads(results_path.read_text()) if results_path.exists() else {}
     same_budget = (previous.get("budget", {}).get("trials_per_cell") == trials
                    and previous.get("budget", {}).get("cell_budget_s") == cell_budget_s)
-    if previous and same_budget and not args.restart:  # another budget: start afresh
+    if same_budget and not args.restart:  # continue the same budget's sweeps, else afresh
         results = previous.get("results", {})
         commands = previous.get("commands", [previous.get("command")])
         earlier_s = previous.get("wall_time_s", 0.0)

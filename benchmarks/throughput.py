@@ -24,6 +24,7 @@ Writes benchmarks/results/throughput.json and prints a table of tokens/s and rat
 """
 
 import argparse
+import importlib.metadata
 import importlib.util
 import statistics
 import sys
@@ -77,10 +78,9 @@ class TorchWorker:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.torch_worker", str(units), *names],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-        ready = self.process.stdout.readline().split()
-        if not ready or ready[0] != "ready":
+        ready = self.process.stdout.readline().strip()
+        if ready != "ready":
             raise RuntimeError(f"benchmarks.torch_worker did not start: {ready!r}")
-        self.version = ready[1]
 
     def step(self, name):
         def run():
@@ -169,7 +169,7 @@ def main(argv=None):
     path = write_result(args.name, {
         "setup": {"vocab": VOCAB, "embedding": EMBEDDING, "batch": BATCH, "length": LENGTH,
                   "optimizer": "adam", "rounds": args.rounds, "steps_per_round": args.steps,
-                  "torch": with_torch},
+                  "torch": importlib.metadata.version("torch") if with_torch else None},
         "command": "python -m benchmarks.throughput " + " ".join(
             sys.argv[1:] if argv is None else argv),
         "results": results})

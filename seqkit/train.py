@@ -232,17 +232,46 @@ class RunState:
             variable.assign(value)
 
 
-class EpochTensorBoard(keras.callbacks.TensorBoard):
-    """Keras' TensorBoard with epoch-level logs only: its ``on_train_batch_end`` builds a
-    summary for every log at every batch even with ``update_freq="epoch"`` (about 1 ms
-    a step, half of min-char-rnn's step). ``TrainingMonitor`` writes batch scalars."""
+class TensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard for epoch logs, plus batch scalars every ``batch_every`` steps.
 
-    def __init__(self, log_dir, **kwargs):
+    Keras' own batch logging (``update_freq=N``) builds a summary for every log at every
+    batch (about 1 ms a step, a third of min-char-rnn's), and drops the epoch logs
+    unless an epoch ends on a multiple of N. Batch scalars are stepped by the optimizer's
+    iterations, so a resumed run continues its curves.
+
+    Args:
+        log_dir: As Keras' ``TensorBoard``.
+        batch_every: Steps between batch scalars (``batch_<log>``); 0 or None: none.
+        **kwargs: Keras' ``TensorBoard`` arguments except ``update_freq``.
+    """
+
+    def __init__(self, log_dir, batch_every=0, **kwargs):
         super().__init__(log_dir=log_dir, update_freq="epoch", **kwargs)
+        self.batch_every = batch_every
+        self._batch_writer = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.step = int(self.model.optimizer.iterations.numpy())
 
     def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
         if self._should_trace:
             super().on_train_batch_end(batch, logs)
+        if not (self.batch_every and logs and self.step % self.batch_every == 0):
+            return
+        if self._batch_writer is None:
+            self._batch_writer = tf.summary.create_file_writer(
+                str(Path(self.log_dir) / "train"))
+        with self._batch_writer.as_default(step=self.step):
+            for name, value in logs.items():
+                tf.summary.scalar(f"batch_{name}", value)
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        if self._batch_writer is not None:
+            self._batch_writer.flush()
 
 
 class TrainingMonitor(keras.callbacks.Callback):
@@ -256,20 +285,6 @@ class TrainingMonitor(keras.callbacks.Callback):
         super().__init__()
         self.run = run
         self.stopped = False
-        self.writer = None
-
-    def write_scalars(self, logs):
-        if self.writer is None:
-            self.writer = tf.summary.create_file_writer(
-                str(self.run.run_dir / "tensorboard" / "train"))
-        with self.writer.as_default(step=self.run.step):
-            for name, value in logs.items():
-                tf.summary.scalar(name if name.startswith("batch_") else f"batch_{name}",
-                                  value)
-
-    def on_train_end(self, logs=None):
-        if self.writer is not None:
-            self.writer.flush()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.run.epoch = epoch
@@ -287,8 +302,6 @@ class TrainingMonitor(keras.callbacks.Callback):
         run.history["nats_per_char"].append(
             loss / train["seq_length"] if train["loss"] == "sum" else loss)
         run.history["smooth_loss"].append(run.state.smooth)
-        if train["tensorboard_every"] and run.step % train["tensorboard_every"] == 0:
-            self.write_scalars(logs)
         if train["sample_every"] and run.step % train["sample_every"] == 0:
             run.print_sample()
         if train["val_every"] and run.step % train["val_every"] == 0:
@@ -463,9 +476,8 @@ class CharLMRun:
         if not self.resume():
             self.initial_loss_check()
         monitor = TrainingMonitor(self)
-        # Keras' TensorBoard writes epochs; the monitor writes batch scalars every
-        # train.tensorboard_every steps (Keras' own batch logging costs ~1 ms a step).
-        callbacks = [monitor, EpochTensorBoard(log_dir=str(self.run_dir / "tensorboard")),
+        callbacks = [monitor, TensorBoard(log_dir=str(self.run_dir / "tensorboard"),
+                                          batch_every=train["tensorboard_every"]),
                      *self.callbacks]
         self.started = time.time()
         start_step = self.step
@@ -612,7 +624,7 @@ class SupervisedRun:
 
     def fit(self):
         train = self.config["train"]
-        callbacks = [TimeBudget(train["time_budget_s"]), EpochTensorBoard(
+        callbacks = [TimeBudget(train["time_budget_s"]), TensorBoard(
             log_dir=str(self.run_dir / "tensorboard"))]
         if train["resume"]:
             callbacks.append(keras.callbacks.BackupAndRestore(str(self.run_dir / "backup")))
