@@ -25,6 +25,7 @@ def config():
             "clipvalue": 5.0, "loss": "sum",
             "sample_every": 100, "sample_length": 200, "checkpoint_every": 5000,
             "val_steps": 2000, "verbose": 0, "jit_compile": True,
+            "steps_per_execution": 100,
         },
         "sample": {"temperature": 1.0, "top_k": 0},
     })

@@ -59,6 +59,7 @@ CHAR_LM = {
         "tensorboard_every": 100,    # steps between batch-level TensorBoard scalars
         "seed": 1234, "run_dir": None, "resume": True, "dtype": "float32",
         "jit_compile": False, "verbose": 1,
+        "steps_per_execution": 1,    # training steps per compiled call (Keras' compile arg)
         # tf.distribute (seqkit/distribute.py): "none", "mirrored", "multi_worker", "tpu";
         # batch_size is the global batch unless batch_per_replica.
         "distribute": "none", "devices": None, "batch_per_replica": False,
@@ -125,30 +126,44 @@ def sequence_loss(reduction):
 
 @keras.saving.register_keras_serializable(package="seqkit")
 class BatchLoss(keras.metrics.Metric):
-    """The last batch's loss itself (Keras' ``loss`` log is a running mean over the epoch).
+    """The last batches' losses themselves (Keras' ``loss`` log is a running mean).
+
+    Keeps the losses of the last ``length`` steps in ``trace`` (oldest first), so that
+    with ``steps_per_execution = length`` every step's loss is still seen; the result
+    is the latest one.
 
     Args:
         reduction: ``"mean"`` (nats per character) or ``"sum"`` (summed over steps).
         scale: Multiplies the result (``1 / ln 2`` gives bits).
+        length: Steps kept in ``trace``.
+
+    Example:
+        >>> metric = BatchLoss("sum", length=100)   # with steps_per_execution=100
+        >>> metric.trace.numpy()[-n:]               # the last n steps' losses
     """
 
-    def __init__(self, reduction="mean", scale=1.0, name="batch_loss", **kwargs):
+    def __init__(self, reduction="mean", scale=1.0, length=1, name="batch_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.reduction, self.scale = reduction, float(scale)
+        if not isinstance(length, int) or length < 1:
+            raise ValueError(f"BatchLoss length must be a positive integer, received {length!r}.")
+        self.reduction, self.scale, self.length = reduction, float(scale), length
         # "mean": under tf.distribute each replica holds its own rows' loss.
-        self.value = self.add_variable(shape=(), initializer="zeros", name="value",
+        self.trace = self.add_variable(shape=(length,), initializer="zeros", name="trace",
                                        aggregation="mean")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         nats = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
         value = ops.mean(ops.sum(nats, -1)) if self.reduction == "sum" else ops.mean(nats)
-        self.value.assign(ops.cast(value, self.dtype) * self.scale)
+        value = ops.reshape(ops.cast(value, self.dtype) * self.scale, (1,))
+        # A shift register: no index to keep (XLA compiles a scatter into it badly).
+        self.trace.assign(ops.concatenate([self.trace[1:], value]) if self.length > 1 else value)
 
     def result(self):
-        return self.value
+        return self.trace[-1]
 
     def get_config(self):
-        return {**super().get_config(), "reduction": self.reduction, "scale": self.scale}
+        return {**super().get_config(), "reduction": self.reduction, "scale": self.scale,
+                "length": self.length}
 
 
 def _per_char(name, scale):
@@ -160,9 +175,9 @@ def _per_char(name, scale):
     return metric
 
 
-def char_lm_metrics(reduction):
+def char_lm_metrics(reduction, steps_per_execution=1):
     return [
-        BatchLoss(reduction),
+        BatchLoss(reduction, length=steps_per_execution),
         _per_char("nats_per_char", 1.0),
         _per_char("bits_per_char", 1.0 / math.log(2.0)),
     ]
@@ -232,6 +247,11 @@ class RunState:
             variable.assign(value)
 
 
+def crossed(before, after, every):
+    """Whether a multiple of ``every`` lies in ``(before, after]`` (never when ``every`` is 0)."""
+    return bool(every) and after // every > before // every
+
+
 class TensorBoard(keras.callbacks.TensorBoard):
     """Keras' TensorBoard for epoch logs, plus batch scalars every ``batch_every`` steps.
 
@@ -256,10 +276,11 @@ class TensorBoard(keras.callbacks.TensorBoard):
         self.step = int(self.model.optimizer.iterations.numpy())
 
     def on_train_batch_end(self, batch, logs=None):
-        self.step += 1
+        before, self.step = self.step, int(self.model.optimizer.iterations.numpy())
         if self._should_trace:
             super().on_train_batch_end(batch, logs)
-        if not (self.batch_every and logs and self.step % self.batch_every == 0):
+        # One call per execution: steps_per_execution steps (fewer at an epoch's end).
+        if not (self.batch_every and logs and crossed(before, self.step, self.batch_every)):
             return
         if self._batch_writer is None:
             self._batch_writer = tf.summary.create_file_writer(
@@ -291,22 +312,30 @@ class TrainingMonitor(keras.callbacks.Callback):
         if self.run.batch_in_epoch == 0:
             self.run.state.stack.reset_state()
 
+    def on_train_begin(self, logs=None):
+        self.iterations = int(self.model.optimizer.iterations.numpy())
+
     def on_train_batch_end(self, batch, logs=None):
+        # Called once per execution of steps_per_execution steps (fewer at an epoch's
+        # end): the optimizer's iterations count them, BatchLoss.trace holds their losses.
         run, train = self.run, self.run.config["train"]
-        run.batch_in_epoch += 1
-        run.step += 1
-        loss = float(logs["batch_loss"])
-        run.state.smooth = 0.999 * run.state.smooth + 0.001 * loss
-        run.history["step"].append(run.step)
-        run.history["loss"].append(loss)
-        run.history["nats_per_char"].append(
-            loss / train["seq_length"] if train["loss"] == "sum" else loss)
-        run.history["smooth_loss"].append(run.state.smooth)
-        if train["sample_every"] and run.step % train["sample_every"] == 0:
+        before, self.iterations = self.iterations, int(self.model.optimizer.iterations.numpy())
+        count = self.iterations - before
+        first = run.step
+        for loss in run.batch_loss.trace.numpy()[-count:].tolist() if count else []:
+            run.batch_in_epoch += 1
+            run.step += 1
+            run.state.smooth = 0.999 * run.state.smooth + 0.001 * loss
+            run.history["step"].append(run.step)
+            run.history["loss"].append(loss)
+            run.history["nats_per_char"].append(
+                loss / train["seq_length"] if train["loss"] == "sum" else loss)
+            run.history["smooth_loss"].append(run.state.smooth)
+        if crossed(first, run.step, train["sample_every"]):
             run.print_sample()
-        if train["val_every"] and run.step % train["val_every"] == 0:
+        if crossed(first, run.step, train["val_every"]):
             run.validate()
-        if train["checkpoint_every"] and run.step % train["checkpoint_every"] == 0:
+        if crossed(first, run.step, train["checkpoint_every"]):
             run.save_checkpoint()
         budget = train["time_budget_s"]
         if (train["max_steps"] and run.step >= train["max_steps"]) or (
@@ -358,11 +387,17 @@ class CharLMRun:
                 dropout=model_cfg["dropout"], connection=model_cfg["connection"],
                 batch_size=batch, seq_length=seq, stateful=True, init=model_cfg["init"],
                 cell_kwargs=model_cfg["cell_kwargs"], compile=False, name=config["name"])
+        per_call = train["steps_per_execution"]
+        if not isinstance(per_call, int) or isinstance(per_call, bool) or per_call < 1:
+            raise ValueError(f"train.steps_per_execution must be a positive integer, received "
+                             f"{per_call!r}.")
+        metrics = char_lm_metrics(train["loss"], per_call)
+        self.batch_loss = metrics[0]
         self.model.compile(
             optimizer=make_optimizer(train, self.steps_per_epoch),
             loss={"logits": sequence_loss(train["loss"])},
-            metrics={"logits": char_lm_metrics(train["loss"])},
-            jit_compile=train["jit_compile"])
+            metrics={"logits": metrics},
+            jit_compile=train["jit_compile"], steps_per_execution=per_call)
         self.model.optimizer.build(self.model.trainable_variables)
         self.state = RunState(self.model, chief_dir / "checkpoints", chief=worker_role()[2])
         self.step = self.epoch = self.batch_in_epoch = 0
@@ -483,10 +518,21 @@ class CharLMRun:
         start_step = self.step
         batch, seq = train["batch_size"], train["seq_length"]
         while self.epoch < train["epochs"] and not monitor.stopped:
-            data, steps = self.stream_data(self.train_ids, start_step=self.batch_in_epoch,
-                                           repeat=True)
-            # A resumed partial epoch runs alone; then whole epochs in one fit call.
+            # A resumed partial epoch runs alone; then whole epochs in one fit call; the
+            # epoch where max_steps falls runs alone, cut there (steps_per_execution
+            # steps at a time would otherwise overshoot it).
             last = self.epoch + 1 if self.batch_in_epoch else train["epochs"]
+            take, left = None, self.steps_per_epoch - self.batch_in_epoch
+            if train["max_steps"]:
+                remaining = train["max_steps"] - self.step
+                if remaining <= 0:
+                    break
+                if remaining <= left:
+                    take, last = remaining, self.epoch + 1
+                elif not self.batch_in_epoch:
+                    last = min(last, self.epoch + remaining // self.steps_per_epoch)
+            data, steps = self.stream_data(self.train_ids, start_step=self.batch_in_epoch,
+                                           take=take, repeat=True)
             self.model.fit(data, initial_epoch=self.epoch, epochs=last, callbacks=callbacks,
                            verbose=train["verbose"], shuffle=False, steps_per_epoch=steps)
         elapsed = time.time() - self.started

@@ -120,6 +120,7 @@ def test_min_char_rnn_is_the_gist(tmp_path):
     config = recipe_config("min_char_rnn", [
         f"data.corpus={corpus}", "train.dtype=float64", "train.epochs=10",
         "train.max_steps=320", "train.checkpoint_every=0", "train.sample_every=100",
+        "train.steps_per_execution=1",  # the capture reads the state before every step
         f"train.run_dir={tmp_path / 'run'}", "train.resume=False"])
     with precision("float64"):
         runner = CharLMRun(config)
@@ -162,6 +163,40 @@ def test_min_char_rnn_is_the_gist(tmp_path):
     assert horizon >= 20
     np.testing.assert_allclose(ours[:horizon], expected[:horizon], rtol=1e-6)
     assert ours[-20:].mean() < 0.8 * ours[:5].mean()
+
+
+def test_steps_per_execution_keeps_every_step(tmp_path):
+    """min_char_rnn runs 100 steps per compiled call: the same per-step losses as one
+    step per call, every step in the history, and max_steps met exactly although it is
+    no multiple of 100 and epochs (127 steps) end inside executions."""
+    histories = {}
+    for per_call in (1, 100):
+        config = recipe_config("min_char_rnn", [
+            "data.corpus=python_stdlib", "data.max_chars=3200", "train.dtype=float64",
+            "train.epochs=5", "train.max_steps=250", "train.checkpoint_every=120",
+            "train.sample_every=0", "train.val_steps=5", f"train.steps_per_execution={per_call}",
+            f"train.run_dir={tmp_path / str(per_call)}", "train.resume=False"])
+        with precision("float64"):
+            runner = CharLMRun(config)
+            runner.fit()
+        assert int(runner.model.optimizer.iterations.numpy()) == 250
+        assert 100 < runner.steps_per_epoch < 250 and runner.steps_per_epoch % 100
+        histories[per_call] = runner.history
+    assert histories[100]["step"] == list(range(1, 251))
+    np.testing.assert_allclose(histories[100]["loss"], histories[1]["loss"], rtol=1e-9)
+    np.testing.assert_allclose(histories[100]["smooth_loss"], histories[1]["smooth_loss"],
+                               rtol=1e-9)
+    np.testing.assert_allclose(histories[100]["val_nats_per_char"],
+                               histories[1]["val_nats_per_char"], rtol=1e-9)
+
+
+def test_steps_per_execution_must_be_a_positive_integer(tmp_path):
+    config = recipe_config("min_char_rnn", ["data.corpus=python_stdlib", "data.max_chars=3000",
+                                            "train.steps_per_execution=0",
+                                            f"train.run_dir={tmp_path}"])
+    with pytest.raises(ValueError, match="steps_per_execution must be a positive integer, "
+                                         "received 0"):
+        CharLMRun(config)
 
 
 def _train_command(run_dir, steps):
