@@ -69,6 +69,7 @@ bench: $(STAMP) ## Speed: every cell's training tokens/s vs Keras and torch, sam
 	$(PY) -m benchmarks.throughput
 	$(PY) -m benchmarks.sampling
 	$(PY) -m benchmarks.scan_scaling --quick
+	$(PY) -m benchmarks.ceiling
 
 # seqkit vis: RUN=runs/<name> (a run directory or recipe name); TEXT=FILE reads that file.
 RUN  ?= runs/char_rnn

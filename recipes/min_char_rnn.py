@@ -2,9 +2,12 @@
 Adagrad 0.1 (no initial accumulator, eps 1e-8 inside the root), weights randn·0.01,
 zero biases, gradients clipped to [-5, 5], loss summed over the 25 steps, state
 carried from chunk to chunk and reset when the data wraps, a 200-character sample
-every 100 iterations. The training step is compiled with XLA (``train.jit_compile``):
+every 100 iterations. 100 steps run per compiled call (``train.steps_per_execution``;
+every step is still recorded, tested equal to one step per call), each compiled with
+XLA (``train.jit_compile``):
 the same iterations (tested), 11,365 against 9,816 characters/s uncompiled in one
-2,000-iteration run.
+2,000-iteration run; with both, 27,487 characters/s, 2.14x the NumPy gist
+(``benchmarks/results/min_char_rnn.json``).
 
     seqkit train min_char_rnn --set data.corpus=linux
 """
