@@ -18,12 +18,11 @@ Writes benchmarks/results/ceiling.json and prints a table.
 """
 
 import argparse
-import statistics
 import sys
 import time
 
 from benchmarks.common import write_result
-from benchmarks.throughput import BATCH, EMBEDDING, LENGTH, VOCAB, keras_step
+from benchmarks.throughput import BATCH, EMBEDDING, LENGTH, VOCAB, keras_step, measure
 
 #: Keras layer -> matrices side by side in one gate matmul (gates x units).
 GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
@@ -74,24 +73,12 @@ def gflops(shape, repeats=200, rounds=5):
 
 def ceiling(units, gates, repeats=200):
     """Matmul rates and the tokens/s of a step that would be only those matmuls."""
-    rates = {name: gflops(shape, repeats) for name, shape in matmul_shapes(units, gates).items()}
-    seconds_per_row = sum(2 * m * k * n / (rates[name] * 1e9) / BATCH
-                          for name, (m, k, n) in matmul_shapes(units, gates).items())
-    flops = sum(2 * m * k * n / BATCH for m, k, n in matmul_shapes(units, gates).values())
-    return {"gflops": rates, "mflop_per_token": flops / 1e6,
-            "tokens_per_s": 1.0 / seconds_per_row}
-
-
-def keras_rate(layer, units, rounds, per_round):
-    step = keras_step("keras", layer, units)
-    step(), step()
-    rates = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for _ in range(per_round):
-            step()
-        rates.append(BATCH * LENGTH * per_round / (time.perf_counter() - started))
-    return statistics.median(rates)
+    shapes = matmul_shapes(units, gates)
+    rates = {name: gflops(shape, repeats) for name, shape in shapes.items()}
+    flops = {name: 2 * m * k * n / BATCH for name, (m, k, n) in shapes.items()}
+    seconds = sum(flops[name] / (rates[name] * 1e9) for name in shapes)
+    return {"gflops": rates, "mflop_per_token": sum(flops.values()) / 1e6,
+            "tokens_per_s": 1.0 / seconds}
 
 
 def main(argv=None):
@@ -105,7 +92,8 @@ def main(argv=None):
     for units in args.units:
         for layer in args.layers:
             bound = ceiling(units, GATES[layer])
-            measured = keras_rate(layer, units, args.rounds, args.steps)
+            measured = measure({layer: (None, keras_step("keras", layer, units))},
+                               args.rounds, args.steps)[layer]
             achieved = measured * bound["mflop_per_token"] / 1e3
             results[f"{layer}/{units}"] = {
                 **bound, "keras_tokens_per_s": measured, "keras_matmul_gflops": achieved,
