@@ -5,6 +5,7 @@ training speed against the NumPy gist in the same run.
     python -m benchmarks.charlm --budget-min 60          # the issue's setting (3 h)
     python -m benchmarks.charlm --budget-min 8 --cells lstm,gru,mut1
     python -m benchmarks.charlm --min-char-only --min-char-iterations 10000
+    python -m benchmarks.charlm --budget-min 4 --cells mingru,lstm --name charlm_mingru
 
 Writes benchmarks/results/charlm.json and charlm.png (min_char_rnn.json with --min-char-only).
 """
@@ -92,6 +93,8 @@ def main(argv=None):
     parser.add_argument("--units", type=int, default=512)
     parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--min-char-iterations", type=int, default=2000)
+    parser.add_argument("--name", default="charlm",
+                        help="result file name (benchmarks/results/NAME.json and NAME.png)")
     parser.add_argument("--min-char-only", action="store_true",
                         help="only min_char_rnn against the NumPy gist -> min_char_rnn.json")
     args = parser.parse_args(argv)
@@ -108,9 +111,9 @@ def main(argv=None):
     for r in results:
         print(f"{r['cell']}: best validation {r['best_val_nats_per_char']:.3f} nats/char after "
               f"{r['steps']} steps ({r['chars_per_s']:.0f} chars/s)\n{r['sample']}\n")
-    path = write_result("charlm", {"command": command, "budget_min": args.budget_min,
+    path = write_result(args.name, {"command": command, "budget_min": args.budget_min,
                                    "models": results, "min_char_rnn": speed})
-    plot(results, RESULTS / "charlm.png")
+    plot(results, RESULTS / f"{args.name}.png")
     print(f"wrote {path}")
 
 
