@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m seqkit.kernels
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv/ and install seqkit with its dev tools (quick when up to date)

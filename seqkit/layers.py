@@ -11,6 +11,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from seqkit import kernels
 from seqkit.cells import CELLS, get_cell
 from seqkit.cells.base import RecurrentCell, check_units
 
@@ -101,11 +102,34 @@ class RNN(keras.layers.RNN):
         recurrent_mask = None
         if training and cell.recurrent_dropout > 0:
             recurrent_mask = cell.get_recurrent_dropout_mask(initial_state[0])
+        elif mask is None and not self.unroll and kernels.usable(cell.compute_dtype, training):
+            fused = self.fused_loop(cell, sequences, initial_state)
+            if fused is not None:
+                return fused
         loop = keras.layers.RNN(
             _ProjectedStep(cell, recurrent_mask), return_sequences=self.return_sequences,
             go_backwards=self.go_backwards, unroll=self.unroll,
             zero_output_for_mask=self.zero_output_for_mask)
-        return loop.inner_loop(cell.project(sequences), initial_state, mask, training=training)
+        fast = kernels.usable(cell.compute_dtype, training)
+        with kernels.gemm_scope(fast):
+            return loop.inner_loop(cell.project(sequences), initial_state, mask,
+                                   training=training)
+
+    def fused_loop(self, cell, sequences, initial_state):
+        """The loop on seqkit's fused kernels (``cell.fused_recurrence``), else ``None``.
+
+        Returns what ``inner_loop`` returns: ``(last_output, outputs, states)``.
+        """
+        if not callable(getattr(cell, "fused_recurrence", None)):
+            return None
+        xp = cell.project(ops.transpose(sequences, (1, 0, 2)))
+        if self.go_backwards:
+            xp = ops.flip(xp, axis=0)
+        result = cell.fused_recurrence(xp, list(initial_state))
+        if result is None:
+            return None
+        h_all, states = result
+        return states[0], ops.transpose(h_all, (1, 0, 2)), states
 
 
 @keras.saving.register_keras_serializable(package="seqkit")

@@ -178,6 +178,14 @@ class RecurrentCell(DropoutRNNCell, keras.layers.Layer):
         """Returns the new states (the first is the output) from the projection."""
         raise NotImplementedError
 
+    @staticmethod
+    def matmul(a, b):
+        """The recurrent matmul of ``recur``: ``ops.matmul``, or seqkit's OpenBLAS
+        kernel inside ``seqkit.layers.RNN``'s training loop (``kernels.gemm_scope``)."""
+        from seqkit import kernels
+
+        return kernels.matmul(a, b)
+
     # Weights under their equation names -------------------------------------
 
     def bias_initializer_for(self, b_gates):

@@ -50,7 +50,7 @@ class GRUCell(RecurrentCell):
     def recur(self, xp, states, h_rec):
         h_tm1 = states[0]
         x_z, x_r, x_h = self.split(xp, 3)
-        h_z, h_r, h_h = self.split(ops.matmul(h_rec, self.recurrent_kernel) + self.bias[1], 3)
+        h_z, h_r, h_h = self.split(self.matmul(h_rec, self.recurrent_kernel) + self.bias[1], 3)
         z = self.recurrent_activation(x_z + h_z)
         r = self.recurrent_activation(x_r + h_r)
         candidate = self.activation(x_h + r * h_h)
@@ -78,10 +78,10 @@ class GRUChoCell(RecurrentCell):
         h_tm1 = states[0]
         units = self.units
         x_z, x_r, x_h = self.split(xp, 3)
-        h_z, h_r = self.split(ops.matmul(h_rec, self.recurrent_kernel[:, : 2 * units]), 2)
+        h_z, h_r = self.split(self.matmul(h_rec, self.recurrent_kernel[:, : 2 * units]), 2)
         z = self.recurrent_activation(x_z + h_z)
         r = self.recurrent_activation(x_r + h_r)
         candidate = self.activation(
-            x_h + ops.matmul(r * h_rec, self.recurrent_kernel[:, 2 * units :])
+            x_h + self.matmul(r * h_rec, self.recurrent_kernel[:, 2 * units :])
         )
         return [z * h_tm1 + (1 - z) * candidate]

@@ -16,6 +16,7 @@ Peephole weights ``p_?`` and the full-gate-recurrence matrices ``W_{a}{b}``
 variant starts as the LSTM it modifies.
 """
 
+import keras
 from keras import ops
 
 from seqkit.cells.base import RecurrentCell, register_cell
@@ -105,10 +106,10 @@ class LSTMCell(RecurrentCell):
     def recur(self, xp, states, h_rec):
         c_tm1 = states[1]
         x_gates, _, _ = self.gates(self.input_dim)
-        pre = ops.matmul(h_rec, self.recurrent_kernel) + xp
+        pre = self.matmul(h_rec, self.recurrent_kernel) + xp
         if self.gate_recurrence:
             previous = ops.concatenate(states[2:], axis=-1)
-            feedback = self.split(ops.matmul(previous, self.gate_kernel), len(states) - 2)
+            feedback = self.split(self.matmul(previous, self.gate_kernel), len(states) - 2)
             feedback = dict(zip(self.recurrent_gates, feedback))
         else:
             feedback = {}
@@ -135,6 +136,34 @@ class LSTMCell(RecurrentCell):
             gate_values = {"i": i, "f": f, "o": o}
             return [h, c] + [gate_values[name] for name in self.recurrent_gates]
         return [h, c]
+
+    def fused_recurrence(self, xp, states):
+        """All steps at once with seqkit's fused kernels, or ``None`` for this cell.
+
+        Only the plain LSTM (no variant switches, σ gates, tanh) has a fused form.
+
+        Args:
+            xp: ``project(x)`` for every step, time-major ``(time, batch, 4 units)``.
+            states: ``[h_0, c_0]``.
+
+        Returns:
+            ``(h_all, [h_T, c_T])`` with ``h_all`` time-major, or ``None``.
+        """
+        plain = (
+            (self.input_gate, self.forget_gate, self.output_gate, self.input_activation,
+             self.output_activation, self.peepholes, self.gate_recurrence)
+            == (True, "learned", True, True, True, False, False)
+            and type(self).recur is LSTMCell.recur
+            and type(self).project is RecurrentCell.project
+            and self.activation is keras.activations.tanh
+            and self.recurrent_activation is keras.activations.sigmoid
+        )
+        if not plain:
+            return None
+        from seqkit.kernels import lstm_sequence
+
+        h_all, h, c = lstm_sequence(xp, states[0], states[1], self.recurrent_kernel)
+        return h_all, [h, c]
 
     def get_config(self):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}

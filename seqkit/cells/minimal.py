@@ -40,6 +40,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from seqkit import kernels
 from seqkit.cells.base import CELLS, RecurrentCell, register_cell
 
 #: Steps per group at each level of the scan.
@@ -178,7 +179,10 @@ class MinimalCell(RecurrentCell):
                 (initial_state,) = initial_state
             h0 = ops.cast(initial_state, dtype)[:, None]
             b = ops.concatenate([b[:, :1] + a[:, :1] * h0, b[:, 1:]], axis=1)
-        h = linear_scan(a, b)
+        if kernels.usable(dtype, training):
+            h = kernels.linear_scan(a, b)  # one pass over memory, same values
+        else:
+            h = linear_scan(a, b)
         final = h[:, -1]
         if mask is not None and initial_state is not None:
             # keras.layers.RNN outputs zeros before a sequence's first unmasked step.

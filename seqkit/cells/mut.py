@@ -29,7 +29,7 @@ class _MutCell(RecurrentCell):
     def candidate(self, x_h, r, h_rec):
         units = self.units
         w_hh = self.recurrent_kernel[:, -units:]
-        return self.activation(ops.matmul(r * h_rec, w_hh) + x_h)
+        return self.activation(self.matmul(r * h_rec, w_hh) + x_h)
 
     def mix(self, z, candidate, h_tm1):
         return candidate * z + h_tm1 * (1 - z)
@@ -62,7 +62,7 @@ class MUT1Cell(_MutCell):
         x_z, x_r, x_h = self.split(xp, 3)
         z = self.recurrent_activation(x_z)
         r = self.recurrent_activation(
-            x_r + ops.matmul(h_rec, self.recurrent_kernel[:, : self.units])
+            x_r + self.matmul(h_rec, self.recurrent_kernel[:, : self.units])
         )
         return [self.mix(z, self.candidate(x_h, r, h_rec), states[0])]
 
@@ -90,7 +90,7 @@ class MUT2Cell(_MutCell):
 
     def recur(self, xp, states, h_rec):
         x_z, x_r, x_h = self.split(xp, 3)
-        h_z, h_r = self.split(ops.matmul(h_rec, self.recurrent_kernel[:, : 2 * self.units]), 2)
+        h_z, h_r = self.split(self.matmul(h_rec, self.recurrent_kernel[:, : 2 * self.units]), 2)
         z = self.recurrent_activation(x_z + h_z)
         r = self.recurrent_activation(x_r + h_r)
         return [self.mix(z, self.candidate(x_h, r, h_rec), states[0])]
@@ -110,8 +110,8 @@ class MUT3Cell(_MutCell):
     def recur(self, xp, states, h_rec):
         units = self.units
         x_z, x_r, x_h = self.split(xp, 3)
-        h_z = ops.matmul(ops.tanh(h_rec), self.recurrent_kernel[:, :units])
-        h_r = ops.matmul(h_rec, self.recurrent_kernel[:, units : 2 * units])
+        h_z = self.matmul(ops.tanh(h_rec), self.recurrent_kernel[:, :units])
+        h_r = self.matmul(h_rec, self.recurrent_kernel[:, units : 2 * units])
         z = self.recurrent_activation(x_z + h_z)
         r = self.recurrent_activation(x_r + h_r)
         return [self.mix(z, self.candidate(x_h, r, h_rec), states[0])]

@@ -1,6 +1,5 @@
 """The vanilla (Elman) RNN cell: ``h_t = tanh(x_t W_xh + h_{t-1} W_hh + b_h)``."""
 
-from keras import ops
 
 from seqkit.cells.base import RecurrentCell, register_cell
 
@@ -24,4 +23,4 @@ class VanillaCell(RecurrentCell):
         return ("h",), ("h",), ("h",)
 
     def recur(self, xp, states, h_rec):
-        return [self.activation(xp + ops.matmul(h_rec, self.recurrent_kernel))]
+        return [self.activation(xp + self.matmul(h_rec, self.recurrent_kernel))]

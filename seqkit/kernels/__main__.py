@@ -1,0 +1,5 @@
+import sys
+
+from seqkit.kernels import main
+
+sys.exit(main())

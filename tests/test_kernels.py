@@ -1,0 +1,187 @@
+"""seqkit's fused CPU kernels (seqkit/kernels): same values and gradients as the TF paths."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seqkit import kernels
+from seqkit.cells import CELLS, get_cell
+from seqkit.cells.minimal import ParallelRNN, linear_scan
+from seqkit.layers import RNN
+from tests.cells.util import random_weights
+
+pytestmark = pytest.mark.skipif(
+    shutil.which(os.environ.get("CXX", "g++")) is None,
+    reason="no C++ compiler: seqkit runs its TensorFlow paths")
+
+TOLERANCE = {"float64": {"rtol": 1e-10, "atol": 1e-12}, "float32": {"rtol": 1e-5, "atol": 1e-6}}
+
+
+def _normal(shape, seed, dtype="float64", scale=1.0):
+    return tf.constant(np.random.default_rng(seed).normal(size=shape) * scale, dtype)
+
+
+def _ops_in(function, *args):
+    graph = tf.function(function).get_concrete_function(*args).graph
+    names = {op.type for op in graph.get_operations()}
+    for f in graph.as_graph_def().library.function:
+        names |= {node.op for node in f.node_def}
+    return {name for name in names if name.startswith("Seqkit")}
+
+
+def _run(layer, xs, states=None, fused=True):
+    """Outputs, final states and gradients (of inputs, initial states and weights)."""
+    watched = [xs, *(states or [])]
+    with tf.GradientTape() as tape:
+        tape.watch(watched)
+        if fused:
+            outputs = layer(xs, initial_state=states, training=True)
+        else:
+            with kernels.disabled():
+                outputs = layer(xs, initial_state=states, training=True)
+        loss = sum(tf.reduce_sum(tf.sin(o) * (k + 1)) for k, o in enumerate(outputs))
+    grads = tape.gradient(loss, watched + list(layer.trainable_variables))
+    return [o.numpy() for o in outputs] + [g.numpy() for g in grads]
+
+
+def test_the_kernels_are_built_and_loaded():
+    assert kernels.available(), kernels._state["error"]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_fused_lstm_equals_the_tensorflow_loop(dtype, go_backwards):
+    xs = _normal((3, 9, 5), 0, dtype)
+    states = [_normal((3, 6), 1, dtype), _normal((3, 6), 2, dtype)]
+    layer = RNN(get_cell("lstm", 6, dtype=dtype), return_sequences=True, return_state=True,
+                go_backwards=go_backwards, dtype=dtype)
+    layer.build(xs.shape)
+    layer.cell.assign_named_weights(random_weights(layer.cell, np.random.default_rng(3)))
+    fused, reference = _run(layer, xs, states), _run(layer, xs, states, fused=False)
+    for ours, theirs in zip(fused, reference):
+        np.testing.assert_allclose(ours, theirs, **TOLERANCE[dtype])
+
+
+def test_fused_lstm_equals_keras_lstm_with_the_same_weights():
+    xs = _normal((4, 12, 5), 4, "float32")
+    ours = RNN(get_cell("lstm", 8), return_sequences=True, return_state=True)
+    theirs = keras.layers.LSTM(8, return_sequences=True, return_state=True)
+    ours.build(xs.shape)
+    theirs.build(xs.shape)
+    ours.cell.assign_named_weights(random_weights(ours.cell, np.random.default_rng(5)))
+    theirs.set_weights(ours.get_weights())
+    for mine, keras_value in zip(_run(ours, xs), _run(theirs, xs)):
+        np.testing.assert_allclose(mine, keras_value, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(set(CELLS) - {"mingru", "minlstm"}))
+def test_every_cell_on_openblas_equals_the_tensorflow_loop(name):
+    """Inside seqkit.layers.RNN's training loop the recurrent matmuls are SeqkitMatMul."""
+    xs = _normal((3, 7, 5), 6)
+    layer = RNN(get_cell(name, 6, dtype="float64"), return_sequences=True, return_state=True,
+                dtype="float64")
+    layer.build(xs.shape)
+    layer.cell.assign_named_weights(random_weights(layer.cell, np.random.default_rng(7)))
+    for ours, theirs in zip(_run(layer, xs), _run(layer, xs, fused=False)):
+        np.testing.assert_allclose(ours, theirs, **TOLERANCE["float64"])
+    kernel = "SeqkitLstmSequence" if name == "lstm" else "SeqkitMatMul"
+    assert kernel in _ops_in(lambda x: layer(x, training=True), xs)
+
+
+@pytest.mark.parametrize("transpose_a, transpose_b",
+                         [(False, False), (False, True), (True, False), (True, True)])
+def test_matmul_and_its_gradient(transpose_a, transpose_b):
+    a, b = _normal((4, 3), 8), _normal((3, 5), 9)
+    a = tf.transpose(a) if transpose_a else a
+    b = tf.transpose(b) if transpose_b else b
+    upstream = _normal((4, 5), 10)
+    results = []
+    for product in (
+        lambda: kernels.library().seqkit_mat_mul(
+            a, b, transpose_a=transpose_a, transpose_b=transpose_b),
+        lambda: tf.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b),
+    ):
+        kernels._register_matmul_gradient()
+        with tf.GradientTape() as tape:
+            tape.watch([a, b])
+            loss = tf.reduce_sum(product() * upstream)
+        results.append([product().numpy(), *[g.numpy() for g in tape.gradient(loss, [a, b])]])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_linear_scan_kernel_equals_the_tensorflow_scan(dtype):
+    a = tf.constant(np.random.default_rng(11).uniform(size=(3, 70, 130)), dtype)
+    b = _normal((3, 70, 130), 12, dtype)
+    upstream = _normal((3, 70, 130), 13, dtype)
+    results = []
+    for scan in (kernels.linear_scan, linear_scan):
+        with tf.GradientTape() as tape:
+            tape.watch([a, b])
+            h = scan(a, b)
+            loss = tf.reduce_sum(h * upstream)
+        results.append([h.numpy(), *[g.numpy() for g in tape.gradient(loss, [a, b])]])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs, **TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("name", ["mingru", "minlstm"])
+def test_parallel_cells_on_the_scan_kernel_equal_the_tensorflow_scan(name):
+    xs = _normal((3, 40, 5), 14)
+    layer = ParallelRNN(get_cell(name, 6, dtype="float64"), return_state=True, dtype="float64")
+    layer.build(xs.shape)
+    layer.cell.assign_named_weights(random_weights(layer.cell, np.random.default_rng(15)))
+    h0 = [_normal((3, 6), 16)]
+    for ours, theirs in zip(_run(layer, xs, h0), _run(layer, xs, h0, fused=False)):
+        np.testing.assert_allclose(ours, theirs, **TOLERANCE["float64"])
+    assert "SeqkitLinearScan" in _ops_in(lambda x: layer(x, training=True), xs)
+
+
+def test_inference_and_xla_graphs_hold_no_seqkit_op():
+    """Exported (training=False) and jit_compile graphs use only TensorFlow's ops."""
+    xs = _normal((2, 5, 3), 17, "float32")
+    model = keras.Sequential([keras.Input((5, 3)), RNN(get_cell("lstm", 4), return_sequences=True),
+                              RNN(get_cell("gru", 4)), keras.layers.Dense(2)])
+    assert _ops_in(lambda x: model(x, training=True), xs) >= {"SeqkitLstmSequence",
+                                                              "SeqkitMatMul"}
+    assert not _ops_in(lambda x: model(x, training=False), xs)
+    model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+    history = model.fit(xs, tf.zeros((2, 2)), epochs=2, verbose=0)  # XLA would reject them
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_a_training_step_on_the_kernels_lowers_the_loss():
+    keras.utils.set_random_seed(0)
+    xs, ys = _normal((16, 20, 3), 18, "float32"), _normal((16, 1), 19, "float32")
+    model = keras.Sequential([keras.Input((20, 3)), RNN(get_cell("lstm", 16)),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    first = model.evaluate(xs, ys, verbose=0)
+    model.fit(xs, ys, epochs=5, verbose=0)
+    assert model.evaluate(xs, ys, verbose=0) < first
+
+
+def test_bad_shapes_name_what_was_received():
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"received \[5,2,8\]"):
+        kernels.library().seqkit_lstm_sequence(
+            tf.zeros((5, 2, 8)), tf.zeros((2, 3)), tf.zeros((2, 3)), tf.zeros((3, 12)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="inner dimensions differ"):
+        kernels.library().seqkit_mat_mul(tf.zeros((2, 3)), tf.zeros((4, 5)))
+
+
+def test_switched_off_seqkit_trains_on_its_tensorflow_paths():
+    code = ("import tensorflow as tf; from seqkit import kernels; from seqkit.layers import RNN;"
+            "from seqkit.cells import get_cell; layer = RNN(get_cell('lstm', 4));"
+            "y = layer(tf.zeros((2, 3, 5)), training=True);"
+            "print(kernels.available(), kernels.usable('float32'), y.shape)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, kernels.ENVIRONMENT_SWITCH: "0"}, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[-2] == "False False (2, 4)"
