@@ -125,7 +125,7 @@ def test_hoisted_path_equals_the_reference_loop(name):
             grads = tape.gradient(loss, [xs, *layer.trainable_variables])
             results.append([o.numpy() for o in outputs] + [g.numpy() for g in grads])
         for reference, hoisted in zip(*results):
-            np.testing.assert_allclose(hoisted, reference, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(hoisted, reference, rtol=1e-5, atol=1e-5)
 
 
 def test_recurrent_uses_the_hoisted_loop_and_keeps_unroll():
