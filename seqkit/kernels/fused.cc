@@ -33,16 +33,40 @@ Status SameShapes(InferenceContext* c, int outputs_from, int count) {
   return OkStatus();
 }
 
-// OpenBLAS GEMM on row-major matrices: C = alpha op(A) op(B) + beta C.
-inline void Gemm(bool ta, bool tb, int m, int n, int k, const float* a, int lda,
-                 const float* b, int ldb, float beta, float* c, int ldc) {
+// OpenBLAS GEMM on row-major matrices: C = op(A) op(B) + beta C.
+//
+// OpenBLAS runs single-threaded here; the columns of C are cut into a number of
+// chunks fixed by the shape and the chunks run on the op's intra-op threads. So the
+// rounding of every element depends on the shapes only, never on timing or on
+// which other ops call OpenBLAS at the same time (results are reproducible).
+const int kSingleThreaded = [] {
+  scipy_openblas_set_num_threads(1);
+  return 1;
+}();
+
+inline void Gemm1(bool ta, bool tb, int m, int n, int k, const float* a, int lda,
+                  const float* b, int ldb, float beta, float* c, int ldc) {
   scipy_cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
 }
-inline void Gemm(bool ta, bool tb, int m, int n, int k, const double* a, int lda,
-                 const double* b, int ldb, double beta, double* c, int ldc) {
+inline void Gemm1(bool ta, bool tb, int m, int n, int k, const double* a, int lda,
+                  const double* b, int ldb, double beta, double* c, int ldc) {
   scipy_cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                     m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+}
+
+template <typename T>
+void Gemm(OpKernelContext* ctx, bool ta, bool tb, int m, int n, int k, const T* a, int lda,
+          const T* b, int ldb, T beta, T* c, int ldc) {
+  constexpr int kChunk = 256;  // columns of C per chunk
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  ForRows(ctx, chunks, int64_t(2) * m * k * kChunk / 4, [&](int64_t begin, int64_t end) {
+    for (int64_t j = begin; j < end; ++j) {
+      const int j0 = int(j) * kChunk, width = std::min(kChunk, n - j0);
+      Gemm1(ta, tb, m, width, k, a, lda, tb ? b + int64_t(j0) * ldb : b + j0, ldb, beta,
+            c + j0, ldc);
+    }
+  });
 }
 
 REGISTER_OP("SeqkitMatMul")
@@ -89,7 +113,7 @@ class MatMulOp : public OpKernel {
       c->flat<T>().setZero();
       return;
     }
-    Gemm(ta_, tb_, m, n, k, a.flat<T>().data(), a.dim_size(1), b.flat<T>().data(),
+    Gemm(ctx, ta_, tb_, m, n, k, a.flat<T>().data(), a.dim_size(1), b.flat<T>().data(),
          b.dim_size(1), T(0), c->flat<T>().data(), n);
   }
 
@@ -149,7 +173,7 @@ class LstmSequenceOp : public OpKernel {
       const T* c_prev = t ? cs->flat<T>().data() + (t - 1) * step : c0.flat<T>().data();
       T* z = acts->flat<T>().data() + t * 4 * step;
       std::copy_n(xp.flat<T>().data() + t * 4 * step, 4 * step, z);
-      Gemm(false, false, rows, 4 * n, n, h_prev, n, w, 4 * n, T(1), z, 4 * n);
+      Gemm(ctx, false, false, rows, 4 * n, n, h_prev, n, w, 4 * n, T(1), z, 4 * n);
       T* h_ = hs->flat<T>().data() + t * step;
       T* c_ = cs->flat<T>().data() + t * step;
       ForRows(ctx, rows, 60 * n, [&](int64_t begin, int64_t end) {
@@ -252,13 +276,13 @@ class LstmSequenceGradOp : public OpKernel {
         }
       });
       // dh_{t-1} = dz_t W_h^T
-      Gemm(false, true, rows, n, 4 * n, dz, 4 * n, w, 4 * n, T(0), dh, n);
+      Gemm(ctx, false, true, rows, n, 4 * n, dz, 4 * n, w, 4 * n, T(0), dh, n);
     }
     // dW_h = [h_0; h_1 .. h_{T-1}]^T [dz_1 .. dz_T], as one product over the steps.
     T* dw = dkernel->flat<T>().data();
-    Gemm(true, false, n, 4 * n, rows, h0.flat<T>().data(), n, dz_all, 4 * n, T(0), dw, 4 * n);
+    Gemm(ctx, true, false, n, 4 * n, rows, h0.flat<T>().data(), n, dz_all, 4 * n, T(0), dw, 4 * n);
     if (time > 1) {
-      Gemm(true, false, n, 4 * n, (time - 1) * rows, hs, n, dz_all + 4 * step, 4 * n, T(1),
+      Gemm(ctx, true, false, n, 4 * n, (time - 1) * rows, hs, n, dz_all + 4 * step, 4 * n, T(1),
            dw, 4 * n);
     }
   }
