@@ -100,9 +100,10 @@ class RNN(keras.layers.RNN):
         if training and cell.dropout > 0:
             sequences = sequences * ops.expand_dims(cell.get_dropout_mask(sequences[:, 0]), 1)
         recurrent_mask = None
+        fast = kernels.usable(cell.compute_dtype, training)
         if training and cell.recurrent_dropout > 0:
             recurrent_mask = cell.get_recurrent_dropout_mask(initial_state[0])
-        elif mask is None and not self.unroll and kernels.usable(cell.compute_dtype, training):
+        elif mask is None and not self.unroll and fast:
             fused = self.fused_loop(cell, sequences, initial_state)
             if fused is not None:
                 return fused
@@ -110,7 +111,6 @@ class RNN(keras.layers.RNN):
             _ProjectedStep(cell, recurrent_mask), return_sequences=self.return_sequences,
             go_backwards=self.go_backwards, unroll=self.unroll,
             zero_output_for_mask=self.zero_output_for_mask)
-        fast = kernels.usable(cell.compute_dtype, training)
         with kernels.gemm_scope(fast):
             return loop.inner_loop(cell.project(sequences), initial_state, mask,
                                    training=training)
