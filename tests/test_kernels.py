@@ -80,18 +80,79 @@ def test_fused_lstm_equals_keras_lstm_with_the_same_weights():
         np.testing.assert_allclose(mine, keras_value, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", sorted(set(CELLS) - {"mingru", "minlstm"}))
-def test_every_cell_on_openblas_equals_the_tensorflow_loop(name):
-    """Inside seqkit.layers.RNN's training loop the recurrent matmuls are SeqkitMatMul."""
+# The op each cell's training loop runs on (lstm_fgr: the step loop on SeqkitMatMul).
+KERNEL_OF = {
+    **{name: "SeqkitLstmSequence" for name in CELLS if name.startswith("lstm")},
+    "lstm_fgr": "SeqkitMatMul", "vanilla": "SeqkitRnnSequence", "gru": "SeqkitGruSequence",
+    **{name: "SeqkitResetSequence" for name in ("gru_cho", "mut1", "mut2", "mut3")},
+}
+
+
+def _layer(name, units, input_dim, dtype="float64", seed=7, go_backwards=False, **cell_kwargs):
+    layer = RNN(get_cell(name, units, dtype=dtype, **cell_kwargs), return_sequences=True,
+                return_state=True, go_backwards=go_backwards, dtype=dtype)
+    layer.build((None, None, input_dim))
+    layer.cell.assign_named_weights(random_weights(layer.cell, np.random.default_rng(seed)))
+    return layer
+
+
+def _assert_fused_equals_tensorflow(layer, xs, states, dtype="float64"):
+    for ours, theirs in zip(_run(layer, xs, states), _run(layer, xs, states, fused=False)):
+        np.testing.assert_allclose(ours, theirs, **TOLERANCE[dtype])
+
+
+def test_every_sequential_cell_has_its_kernel():
+    assert set(KERNEL_OF) == set(CELLS) - {"mingru", "minlstm"}
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("name", sorted(KERNEL_OF))
+def test_every_cell_on_its_kernel_equals_the_tensorflow_loop(name, go_backwards):
+    """Values and gradients (inputs, initial states, every weight) in float64."""
     xs = _normal((3, 7, 5), 6)
-    layer = RNN(get_cell(name, 6, dtype="float64"), return_sequences=True, return_state=True,
-                dtype="float64")
-    layer.build(xs.shape)
-    layer.cell.assign_named_weights(random_weights(layer.cell, np.random.default_rng(7)))
-    for ours, theirs in zip(_run(layer, xs), _run(layer, xs, fused=False)):
-        np.testing.assert_allclose(ours, theirs, **TOLERANCE["float64"])
-    kernel = "SeqkitLstmSequence" if name == "lstm" else "SeqkitMatMul"
-    assert kernel in _ops_in(lambda x: layer(x, training=True), xs)
+    layer = _layer(name, 6, 5, go_backwards=go_backwards)
+    states = [_normal((3, 6), 20 + k) for k in range(len(layer.cell.state_size))]
+    _assert_fused_equals_tensorflow(layer, xs, states)
+    assert KERNEL_OF[name] in _ops_in(lambda x: layer(x, training=True), xs)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("vanilla", {"activation": "relu"}),
+    ("mut1", {}),  # input width == units: tanh(x) itself
+    ("mut2", {}),  # x itself in the reset gate
+    ("lstm_cifg", {"unit_forget_bias": False}),
+])
+def test_kernels_in_float32_and_at_equal_widths(name, kwargs):
+    xs = _normal((4, 11, 6), 30, "float32")
+    layer = _layer(name, 6, 6, dtype="float32", seed=31, **kwargs)
+    _assert_fused_equals_tensorflow(layer, xs, None, dtype="float32")
+    assert KERNEL_OF[name] in _ops_in(lambda x: layer(x, training=True), xs)
+
+
+def test_cells_the_kernels_do_not_compute_keep_the_step_loop():
+    """A cell with other activations than the kernel's runs its own step on SeqkitMatMul."""
+    xs = _normal((3, 7, 5), 32)
+    for name, kwargs in (("gru", {"activation": "relu"}),
+                         ("lstm", {"recurrent_activation": "hard_sigmoid"})):
+        layer = _layer(name, 6, 5, **kwargs)
+        _assert_fused_equals_tensorflow(layer, xs, None)
+        assert _ops_in(lambda x, layer=layer: layer(x, training=True), xs) == {"SeqkitMatMul"}
+
+
+@pytest.mark.parametrize("name, keras_layer", [
+    ("gru", lambda units: keras.layers.GRU(units, return_sequences=True, return_state=True)),
+    ("gru_cho", lambda units: keras.layers.GRU(units, reset_after=False, return_sequences=True,
+                                               return_state=True)),
+    ("vanilla", lambda units: keras.layers.SimpleRNN(units, return_sequences=True,
+                                                     return_state=True)),
+])
+def test_kernels_equal_keras_layers_with_the_same_weights(name, keras_layer):
+    xs = _normal((4, 12, 5), 33, "float32")
+    ours, theirs = _layer(name, 8, 5, dtype="float32", seed=34), keras_layer(8)
+    theirs.build(xs.shape)
+    theirs.set_weights(ours.get_weights())
+    for mine, keras_value in zip(_run(ours, xs), _run(theirs, xs)):
+        np.testing.assert_allclose(mine, keras_value, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("transpose_a, transpose_b",
@@ -150,7 +211,7 @@ def test_inference_and_xla_graphs_hold_no_seqkit_op():
     model = keras.Sequential([keras.Input((5, 3)), RNN(get_cell("lstm", 4), return_sequences=True),
                               RNN(get_cell("gru", 4)), keras.layers.Dense(2)])
     assert _ops_in(lambda x: model(x, training=True), xs) >= {"SeqkitLstmSequence",
-                                                              "SeqkitMatMul"}
+                                                              "SeqkitGruSequence"}
     assert not _ops_in(lambda x: model(x, training=False), xs)
     model.compile(optimizer="sgd", loss="mse", jit_compile=True)
     history = model.fit(xs, tf.zeros((2, 2)), epochs=2, verbose=0)  # XLA would reject them
@@ -169,11 +230,25 @@ def test_a_training_step_on_the_kernels_lowers_the_loss():
 
 
 def test_bad_shapes_name_what_was_received():
+    library = kernels.library()
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"received \[5,2,8\]"):
-        kernels.library().seqkit_lstm_sequence(
-            tf.zeros((5, 2, 8)), tf.zeros((2, 3)), tf.zeros((2, 3)), tf.zeros((3, 12)))
+        library.seqkit_lstm_sequence(tf.zeros((5, 2, 8)), tf.zeros((2, 3)), tf.zeros((2, 3)),
+                                     tf.zeros((3, 12)), tf.zeros((3, 3)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"peephole .*received \[2,3\]"):
+        library.seqkit_lstm_sequence(tf.zeros((5, 2, 12)), tf.zeros((2, 3)), tf.zeros((2, 3)),
+                                     tf.zeros((3, 12)), tf.zeros((2, 3)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"3 units.*received \[4,2,6\]"):
+        library.seqkit_gru_sequence(tf.zeros((4, 2, 6)), tf.zeros((2, 3)), tf.zeros((3, 9)),
+                                    tf.zeros((9,)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\(units, 2 units\)"):
+        library.seqkit_reset_sequence(tf.zeros((4, 2, 9)), tf.zeros((2, 3)), tf.zeros((3, 9)),
+                                      cell="mut1")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"time >= 1.*received \[0,2,3\]"):
+        library.seqkit_rnn_sequence(tf.zeros((0, 2, 3)), tf.zeros((2, 3)), tf.zeros((3, 3)))
     with pytest.raises(tf.errors.InvalidArgumentError, match="inner dimensions differ"):
-        kernels.library().seqkit_mat_mul(tf.zeros((2, 3)), tf.zeros((4, 5)))
+        library.seqkit_mat_mul(tf.zeros((2, 3)), tf.zeros((4, 5)))
+    with pytest.raises(ValueError, match=r"no cell 'gru'.*mut1"):
+        kernels.reset_sequence(tf.zeros((4, 2, 9)), tf.zeros((2, 3)), tf.zeros((3, 9)), "gru")
 
 
 def test_switched_off_seqkit_trains_on_its_tensorflow_paths():

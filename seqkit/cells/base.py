@@ -178,6 +178,24 @@ class RecurrentCell(DropoutRNNCell, keras.layers.Layer):
         """Returns the new states (the first is the output) from the projection."""
         raise NotImplementedError
 
+    def fused_recurrence(self, xp, states):
+        """All steps at once on seqkit's fused kernels: ``(h_all, new_states)``, or ``None``.
+
+        ``xp`` is ``project(x)`` for every step, time-major ``(time, batch, ·)``, and
+        ``h_all`` is time-major too. Cells with a whole-sequence kernel override this;
+        ``None`` (the default) makes ``seqkit.layers.RNN`` run its step loop.
+        """
+        return None
+
+    def steps_as(self, owner, activations=("tanh",), sigmoid_gates=True):
+        """Whether this cell computes ``owner``'s own step (``project`` and ``recur`` not
+        overridden) with σ gates and one of ``activations``: what a fused kernel computes."""
+        return (type(self).recur is owner.recur and type(self).project is owner.project
+                and (not sigmoid_gates
+                     or self.recurrent_activation is keras.activations.sigmoid)
+                and any(self.activation is getattr(keras.activations, name)
+                        for name in activations))
+
     @staticmethod
     def matmul(a, b):
         """The recurrent matmul of ``recur``: ``ops.matmul``, or seqkit's OpenBLAS

@@ -56,6 +56,15 @@ class GRUCell(RecurrentCell):
         candidate = self.activation(x_h + r * h_h)
         return [z * h_tm1 + (1 - z) * candidate]
 
+    def fused_recurrence(self, xp, states):
+        """All steps in one op (``seqkit.kernels.gru_sequence``)."""
+        if not self.steps_as(GRUCell):
+            return None
+        from seqkit.kernels import gru_sequence
+
+        h_all, h = gru_sequence(xp, states[0], self.recurrent_kernel, self.bias[1])
+        return h_all, [h]
+
 
 @register_cell("gru_cho")
 class GRUChoCell(RecurrentCell):
@@ -85,3 +94,12 @@ class GRUChoCell(RecurrentCell):
             x_h + self.matmul(r * h_rec, self.recurrent_kernel[:, 2 * units :])
         )
         return [z * h_tm1 + (1 - z) * candidate]
+
+    def fused_recurrence(self, xp, states):
+        """All steps in one op (``seqkit.kernels.reset_sequence``)."""
+        if not self.steps_as(GRUChoCell):
+            return None
+        from seqkit.kernels import reset_sequence
+
+        h_all, h = reset_sequence(xp, states[0], self.recurrent_kernel, "gru_cho")
+        return h_all, [h]

@@ -140,29 +140,30 @@ class LSTMCell(RecurrentCell):
     def fused_recurrence(self, xp, states):
         """All steps at once with seqkit's fused kernels, or ``None`` for this cell.
 
-        Only the plain LSTM (no variant switches, σ gates, tanh) has a fused form.
+        The LSTM and every variant but full gate recurrence (``lstm_fgr``) run as one
+        op (``seqkit.kernels.lstm_sequence``), with σ gates and tanh.
 
         Args:
-            xp: ``project(x)`` for every step, time-major ``(time, batch, 4 units)``.
+            xp: ``project(x)`` for every step, time-major ``(time, batch, gates · units)``.
             states: ``[h_0, c_0]``.
 
         Returns:
             ``(h_all, [h_T, c_T])`` with ``h_all`` time-major, or ``None``.
         """
-        plain = (
-            (self.input_gate, self.forget_gate, self.output_gate, self.input_activation,
-             self.output_activation, self.peepholes, self.gate_recurrence)
-            == (True, "learned", True, True, True, False, False)
-            and type(self).recur is LSTMCell.recur
-            and type(self).project is RecurrentCell.project
-            and self.activation is keras.activations.tanh
-            and self.recurrent_activation is keras.activations.sigmoid
-        )
-        if not plain:
+        if self.gate_recurrence or not self.steps_as(LSTMCell):
             return None
         from seqkit.kernels import lstm_sequence
 
-        h_all, h, c = lstm_sequence(xp, states[0], states[1], self.recurrent_kernel)
+        peephole = None
+        if self.peepholes:
+            peephole = ops.stack([
+                self._views[f"p_{gate}"][0].value if gate in self.recurrent_gates
+                else ops.zeros((self.units,), self.compute_dtype) for gate in "ifo"])
+        h_all, h, c = lstm_sequence(
+            xp, states[0], states[1], self.recurrent_kernel, peephole,
+            input_gate=self.input_gate, forget_gate=self.forget_gate,
+            output_gate=self.output_gate, input_activation=self.input_activation,
+            output_activation=self.output_activation)
         return h_all, [h, c]
 
     def get_config(self):

@@ -34,6 +34,21 @@ class _MutCell(RecurrentCell):
     def mix(self, z, candidate, h_tm1):
         return candidate * z + h_tm1 * (1 - z)
 
+    def fused_recurrence(self, xp, states):
+        """All steps in one op (``seqkit.kernels.reset_sequence``)."""
+        for owner, form in ((MUT1Cell, "mut1"), (MUT2Cell, "mut2"), (MUT3Cell, "mut3")):
+            if isinstance(self, owner):
+                break
+        else:
+            return None
+        if not (self.steps_as(owner) and type(self).candidate is _MutCell.candidate
+                and type(self).mix is _MutCell.mix):
+            return None
+        from seqkit.kernels import reset_sequence
+
+        h_all, h = reset_sequence(xp, states[0], self.recurrent_kernel, form)
+        return h_all, [h]
+
 
 @register_cell("mut1")
 class MUT1Cell(_MutCell):

@@ -1,5 +1,6 @@
 """The vanilla (Elman) RNN cell: ``h_t = tanh(x_t W_xh + h_{t-1} W_hh + b_h)``."""
 
+import keras
 
 from seqkit.cells.base import RecurrentCell, register_cell
 
@@ -24,3 +25,13 @@ class VanillaCell(RecurrentCell):
 
     def recur(self, xp, states, h_rec):
         return [self.activation(xp + self.matmul(h_rec, self.recurrent_kernel))]
+
+    def fused_recurrence(self, xp, states):
+        """All steps in one op (``seqkit.kernels.rnn_sequence``) for tanh or relu."""
+        if not self.steps_as(VanillaCell, ("tanh", "relu"), sigmoid_gates=False):
+            return None
+        from seqkit.kernels import rnn_sequence
+
+        activation = "relu" if self.activation is keras.activations.relu else "tanh"
+        h_all, h = rnn_sequence(xp, states[0], self.recurrent_kernel, activation)
+        return h_all, [h]

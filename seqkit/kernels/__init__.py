@@ -1,20 +1,22 @@
-"""Fused CPU kernels: seqkit's fast path for training the LSTM and the linear scans.
+"""Fused CPU kernels: seqkit's fast path for training every cell.
 
-``fused.cc`` holds four TensorFlow ops, each one pass over memory on the op's
-intra-op threads:
+``fused.cc`` holds TensorFlow ops, each one pass over memory on the op's intra-op
+threads, with OpenBLAS (``scipy-openblas32``) for the GEMMs:
 
-* ``SeqkitLstmSequence`` / ``SeqkitLstmSequenceGrad``: a whole LSTM layer, forward
-  and backward, with OpenBLAS (``scipy-openblas32``) for the GEMMs and the
-  element-wise work of each step fused into one pass;
+* whole-sequence recurrences, forward and backward: ``SeqkitLstmSequence`` (the LSTM
+  and Greff et al.'s variants but full gate recurrence), ``SeqkitGruSequence`` (``gru``),
+  ``SeqkitResetSequence`` (``gru_cho``, ``mut1``–``mut3``: a second GEMM on ``r ⊙ h``)
+  and ``SeqkitRnnSequence`` (``vanilla``). Each step is its GEMM(s) then one fused
+  element-wise pass; the backward op runs the steps in reverse and forms ``∂L/∂W_h``
+  as one product over all steps;
 * ``SeqkitLinearScan`` / ``SeqkitLinearScanGrad``: ``h_t = a_t ⊙ h_{t−1} + b_t``
-  along the time axis and its reverse-scan gradient.
+  along the time axis and its reverse-scan gradient (``mingru``/``minlstm``);
+* ``SeqkitMatMul``: ``op(a) op(b)``, the recurrent matmul of a cell that has no
+  whole-sequence op (``lstm_fgr``, other activations) inside ``seqkit.layers.RNN``'s
+  training loop (``gemm_scope``).
 
-* ``SeqkitMatMul``: ``op(a) op(b)`` on OpenBLAS, the recurrent matmul of every other
-  cell inside ``seqkit.layers.RNN``'s training loop (``gemm_scope``).
-
-``lstm_sequence`` wraps the LSTM pair, ``linear_scan`` replaces the TensorFlow scan
-of ``mingru``/``minlstm``. All give the same values and gradients as the
-TensorFlow paths (``tests/test_kernels.py``).
+Cells reach them through ``RecurrentCell.fused_recurrence``. All give the same values
+and gradients as the TensorFlow paths (``tests/test_kernels.py``).
 
 The library is built from source with the C++ compiler and TensorFlow's own
 headers (``python -m seqkit.kernels``; ``make install`` runs it). Where it cannot
@@ -244,17 +246,31 @@ def linear_scan(a, b):
     return scan(a, b)
 
 
-def lstm_sequence(xp, h0, c0, recurrent_kernel):
-    """A whole LSTM layer (Keras' gate order i, f, g, o; σ gates, tanh) over time-major input.
+def _zeros_for_none(grads, like):
+    import tensorflow as tf
 
-    One op runs every step (OpenBLAS GEMM ``h W_h``, then the fused gates); its
-    gradient runs the steps backwards and forms ``∂L/∂W_h`` as one product
+    return [tf.zeros_like(x) if g is None else g for g, x in zip(grads, like)]
+
+
+def lstm_sequence(xp, h0, c0, recurrent_kernel, peephole=None, *, input_gate=True,
+                  forget_gate="learned", output_gate=True, input_activation=True,
+                  output_activation=True):
+    """A whole LSTM layer, or one of Greff et al.'s variants, over time-major input.
+
+    Keras' gate order i, f, g, o; only the gates present have columns. One op runs
+    every step (OpenBLAS GEMM ``h W_h``, then the fused gates); its gradient runs
+    the steps backwards and forms ``∂L/∂W_h`` as one product
     ``[h_{−1} … h_{T−2}]ᵀ [δz_0 … δz_{T−1}]``.
 
     Args:
-        xp: Input projections ``x W_x + b``, ``(time, batch, 4 units)``, time ≥ 1.
+        xp: Input projections ``x W_x + b``, ``(time, batch, gates · units)``, time ≥ 1.
         h0, c0: Initial states, ``(batch, units)``.
-        recurrent_kernel: ``W_h``, ``(units, 4 units)``.
+        recurrent_kernel: ``W_h``, ``(units, gates · units)``.
+        peephole: ``None``, or ``(3, units)``: ``p_i, p_f, p_o`` (rows of absent gates
+            are ignored and get a zero gradient).
+        input_gate, output_gate: Whether ``i`` / ``o`` are learned (else 1).
+        forget_gate: ``"learned"``, ``"none"`` (``f = 1``) or ``"coupled"`` (``f = 1 − i``).
+        input_activation, output_activation: tanh on ``g`` / on ``c`` (else linear).
 
     Returns:
         ``(h_all, h_T, c_T)`` with ``h_all`` of shape ``(time, batch, units)``.
@@ -265,21 +281,143 @@ def lstm_sequence(xp, h0, c0, recurrent_kernel):
     import tensorflow as tf
 
     ops = library()
+    form = {"input_gate": input_gate, "forget_gate": forget_gate, "output_gate": output_gate,
+            "input_activation": input_activation, "output_activation": output_activation,
+            "peepholes": peephole is not None}
+    columns = [gate for gate, present in (("i", input_gate), ("f", forget_gate == "learned"),
+                                          ("g", True), ("o", output_gate)) if present]
+    kernel = tf.convert_to_tensor(recurrent_kernel)
+    if peephole is None:
+        peephole = tf.zeros((3, kernel.shape[0]), kernel.dtype)
 
     @tf.custom_gradient
-    def run(xp, h0, c0, kernel):
-        hs, cs, acts = ops.seqkit_lstm_sequence(xp, h0, c0, kernel)
+    def run(xp, h0, c0, kernel, peephole):
+        hs, cs, acts = ops.seqkit_lstm_sequence(xp, h0, c0, kernel, peephole, **form)
 
         def grad(dhs, dh_last, dc_last):
-            dhs = tf.zeros_like(hs) if dhs is None else dhs
-            dh_last = tf.zeros_like(h0) if dh_last is None else dh_last
-            dc_last = tf.zeros_like(c0) if dc_last is None else dc_last
-            return ops.seqkit_lstm_sequence_grad(
-                dhs, dh_last, dc_last, xp, h0, c0, kernel, hs, cs, acts)
+            dhs, dh_last, dc_last = _zeros_for_none((dhs, dh_last, dc_last), (hs, h0, c0))
+            dxp, dh0, dc0, dkernel = ops.seqkit_lstm_sequence_grad(
+                dhs, dh_last, dc_last, xp, h0, c0, kernel, peephole, hs, cs, acts, **form)
+            dpeephole = tf.zeros_like(peephole)
+            if form["peepholes"]:  # p_i, p_f see c_{t-1}; p_o sees c_t
+                blocks = tf.split(dxp, len(columns), axis=-1)
+                c_prev = tf.concat([c0[None], cs[:-1]], axis=0)
+                dpeephole = tf.stack([
+                    tf.reduce_sum(blocks[columns.index(gate)] * state, axis=(0, 1))
+                    if gate in columns else tf.zeros_like(peephole[0])
+                    for gate, state in (("i", c_prev), ("f", c_prev), ("o", cs))])
+            return dxp, dh0, dc0, dkernel, dpeephole
 
         return (hs, hs[-1], cs[-1]), grad
 
-    return run(xp, h0, c0, tf.convert_to_tensor(recurrent_kernel))
+    return run(xp, h0, c0, kernel, tf.convert_to_tensor(peephole))
+
+
+def rnn_sequence(xp, h0, recurrent_kernel, activation="tanh"):
+    """A whole Elman layer ``h_t = act(xp_t + h_{t−1} W_h)`` over time-major input.
+
+    Args:
+        xp: ``x W_x + b``, ``(time, batch, units)``, time ≥ 1.
+        h0: ``(batch, units)``.
+        recurrent_kernel: ``W_h``, ``(units, units)``.
+        activation: ``"tanh"`` or ``"relu"``.
+
+    Returns:
+        ``(h_all, h_T)``.
+
+    Example:
+        >>> h_all, h = rnn_sequence(xp, h0, cell.recurrent_kernel)
+    """
+    import tensorflow as tf
+
+    ops = library()
+
+    @tf.custom_gradient
+    def run(xp, h0, kernel):
+        hs = ops.seqkit_rnn_sequence(xp, h0, kernel, activation=activation)
+
+        def grad(dhs, dh_last):
+            dhs, dh_last = _zeros_for_none((dhs, dh_last), (hs, h0))
+            return ops.seqkit_rnn_sequence_grad(dhs, dh_last, h0, kernel, hs,
+                                                activation=activation)
+
+        return (hs, hs[-1]), grad
+
+    return run(xp, h0, tf.convert_to_tensor(recurrent_kernel))
+
+
+def gru_sequence(xp, h0, recurrent_kernel, recurrent_bias):
+    """A whole GRU layer with the reset gate after the matmul (Keras' default form).
+
+    ``g = h W_h + b_hh``, ``z, r = σ(xp + g)``, ``h̃ = tanh(xp_h + r ⊙ g_h)``,
+    ``h' = z ⊙ h + (1 − z) ⊙ h̃``.
+
+    Args:
+        xp: ``x W_x + b``, ``(time, batch, 3 units)`` (z, r, h), time ≥ 1.
+        h0: ``(batch, units)``.
+        recurrent_kernel: ``(units, 3 units)``.
+        recurrent_bias: ``(3 units,)``: ``b_hz, b_hr, b_hh``.
+
+    Returns:
+        ``(h_all, h_T)``.
+
+    Example:
+        >>> h_all, h = gru_sequence(xp, h0, cell.recurrent_kernel, cell.bias[1])
+    """
+    import tensorflow as tf
+
+    ops = library()
+
+    @tf.custom_gradient
+    def run(xp, h0, kernel, bias):
+        hs, acts = ops.seqkit_gru_sequence(xp, h0, kernel, bias)
+
+        def grad(dhs, dh_last):
+            dhs, dh_last = _zeros_for_none((dhs, dh_last), (hs, h0))
+            dxp, dg, dh0, dkernel = ops.seqkit_gru_sequence_grad(dhs, dh_last, h0, kernel, hs,
+                                                                 acts)
+            return dxp, dh0, dkernel, tf.reduce_sum(dg, axis=(0, 1))
+
+        return (hs, hs[-1]), grad
+
+    return run(xp, h0, tf.convert_to_tensor(recurrent_kernel),
+               tf.convert_to_tensor(recurrent_bias))
+
+
+RESET_CELLS = ("gru_cho", "mut1", "mut2", "mut3")
+
+
+def reset_sequence(xp, h0, recurrent_kernel, cell):
+    """A whole layer of a cell whose candidate reads ``(r ⊙ h) W_hh``.
+
+    ``cell`` is ``gru_cho``, ``mut1``, ``mut2`` or ``mut3`` (equations in their
+    modules); ``xp`` holds the columns z, r, h and ``recurrent_kernel`` is the cell's
+    own (mut1: ``W_hr, W_hh``; the others ``W_hz, W_hr, W_hh``).
+
+    Returns:
+        ``(h_all, h_T)``.
+
+    Example:
+        >>> h_all, h = reset_sequence(xp, h0, cell.recurrent_kernel, "mut2")
+    """
+    import tensorflow as tf
+
+    if cell not in RESET_CELLS:
+        raise ValueError(f"reset_sequence has no cell {cell!r}; valid: {list(RESET_CELLS)}.")
+    ops = library()
+
+    @tf.custom_gradient
+    def run(xp, h0, kernel):
+        hs, acts, rhs = ops.seqkit_reset_sequence(xp, h0, kernel, cell=cell)
+
+        def grad(dhs, dh_last):
+            dhs, dh_last = _zeros_for_none((dhs, dh_last), (hs, h0))
+            return ops.seqkit_reset_sequence_grad(dhs, dh_last, h0, kernel, hs, acts, rhs,
+                                                  cell=cell)
+
+        return (hs, hs[-1]), grad
+
+    return run(xp, h0, tf.convert_to_tensor(recurrent_kernel))
 
 
 def main(argv=None):

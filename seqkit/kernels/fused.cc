@@ -9,6 +9,8 @@
 #include "tensorflow/core/util/work_sharder.h"
 
 #include <algorithm>
+#include <initializer_list>
+#include <string>
 
 #include "cblas.h"  // scipy-openblas32: OpenBLAS with scipy_-prefixed symbols
 
@@ -121,15 +123,127 @@ class MatMulOp : public OpKernel {
   bool ta_, tb_;
 };
 
+// ---------------------------------------------------------------------------------------
+// Whole-sequence recurrences. Every op takes the input projections of all steps,
+// time-major, xp = x W_x + b of shape (time, batch, gates * units), the initial state(s)
+// and the recurrent kernel W_h of shape (units, columns * units). The forward op keeps
+// what the backward op needs; the backward op runs the steps in reverse (one GEMM for
+// dh_{t-1} per step) and forms dW_h as one product over all steps.
+
+// Checks that every tensor has its expected shape; the error names the received one.
+struct Expected {
+  const char* name;
+  const Tensor* tensor;
+  TensorShape shape;
+};
+
+Status CheckShapes(const char* op, std::initializer_list<Expected> expected) {
+  for (const Expected& e : expected) {
+    if (e.tensor->shape() != e.shape) {
+      return errors::InvalidArgument(op, ": ", e.name, " must have shape ",
+                                     e.shape.DebugString(), ", received ",
+                                     e.tensor->shape().DebugString());
+    }
+  }
+  return OkStatus();
+}
+
+// The sizes every sequence op reads from xp (time, batch, gates * units) and h0.
+struct Sizes {
+  int64_t time, rows, n, step;
+};
+
+Status ReadSizes(const char* op, const Tensor& xp, const Tensor& h0, int64_t gates,
+                 int64_t kernel_columns, const Tensor& kernel, Sizes* s) {
+  if (xp.dims() != 3 || h0.dims() != 2 || xp.dim_size(0) < 1 ||
+      xp.dim_size(1) != h0.dim_size(0) || xp.dim_size(2) != gates * h0.dim_size(1) ||
+      kernel.dims() != 2 || kernel.dim_size(0) != h0.dim_size(1) ||
+      kernel.dim_size(1) != kernel_columns * h0.dim_size(1)) {
+    return errors::InvalidArgument(
+        op, " needs xp (time >= 1, batch, ", gates, " units), h0 (batch, units) and kernel "
+        "(units, ", kernel_columns, " units), received ", xp.shape().DebugString(), ", ",
+        h0.shape().DebugString(), ", ", kernel.shape().DebugString());
+  }
+  *s = {xp.dim_size(0), xp.dim_size(1), h0.dim_size(1), xp.dim_size(1) * h0.dim_size(1)};
+  return OkStatus();
+}
+
+// dW (+)= [h_{-1}; h_0 .. h_{T-2}]^T dz for columns [0, cols) of dz (row stride ldz), as
+// two GEMMs (h0, then the stored h_0 .. h_{T-2}), written to dw with row stride ldw.
+template <typename T>
+void GemmPrevT(OpKernelContext* ctx, const Sizes& s, const T* h0, const T* hs, const T* dz,
+               int ldz, int cols, T beta, T* dw, int ldw) {
+  Gemm(ctx, true, false, s.n, cols, s.rows, h0, s.n, dz, ldz, beta, dw, ldw);
+  if (s.time > 1) {
+    Gemm(ctx, true, false, s.n, cols, (s.time - 1) * s.rows, hs, s.n, dz + s.rows * ldz, ldz,
+         T(1), dw, ldw);
+  }
+}
+
+template <typename T>
+T* Data(Tensor* t) { return t->flat<T>().data(); }
+template <typename T>
+const T* Data(const Tensor& t) { return t.flat<T>().data(); }
+
+// W_h^T, (columns units, units) row-major, so that the backward ops' per-step product
+// dh_{t-1} = dz W_h^T is a plain GEMM, which OpenBLAS runs faster than a transposed one.
+template <typename T>
+Status Transposed(OpKernelContext* ctx, const Tensor& kernel, Tensor* out) {
+  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const int64_t rows = kernel.dim_size(0), cols = kernel.dim_size(1);
+  TF_RETURN_IF_ERROR(
+      ctx->allocate_temp(DataTypeToEnum<T>::value, TensorShape({cols, rows}), out));
+  Eigen::Map<Matrix>(Data<T>(out), cols, rows) =
+      Eigen::Map<const Matrix>(Data<T>(kernel), rows, cols).transpose();
+  return OkStatus();
+}
+
+// The LSTM and Greff et al.'s variants. Gates present (in Keras' order i, f, g, o) have
+// columns in xp and the kernel; absent ones are constants (i = 1, f = 1 or 1 - i, o = 1).
+struct LstmForm {
+  bool input_gate, output_gate, input_activation, output_activation, peepholes;
+  std::string forget_gate;  // "learned", "none" or "coupled"
+  int ci, cf, cg, co, gates;  // column block of each gate (-1: absent), their count
+
+  Status Read(OpKernelConstruction* ctx) {
+    TF_RETURN_IF_ERROR(ctx->GetAttr("input_gate", &input_gate));
+    TF_RETURN_IF_ERROR(ctx->GetAttr("forget_gate", &forget_gate));
+    TF_RETURN_IF_ERROR(ctx->GetAttr("output_gate", &output_gate));
+    TF_RETURN_IF_ERROR(ctx->GetAttr("input_activation", &input_activation));
+    TF_RETURN_IF_ERROR(ctx->GetAttr("output_activation", &output_activation));
+    TF_RETURN_IF_ERROR(ctx->GetAttr("peepholes", &peepholes));
+    if (forget_gate == "coupled" && !input_gate) {
+      return errors::InvalidArgument("a coupled forget gate (f = 1 - i) needs the input gate");
+    }
+    int k = 0;
+    ci = input_gate ? k++ : -1;
+    cf = forget_gate == "learned" ? k++ : -1;
+    cg = k++;
+    co = output_gate ? k++ : -1;
+    gates = k;
+    return OkStatus();
+  }
+};
+
+#define SEQKIT_LSTM_ATTRS                                        \
+  Attr("input_gate: bool = true")                                \
+      .Attr("forget_gate: {'learned', 'none', 'coupled'} = 'learned'") \
+      .Attr("output_gate: bool = true")                          \
+      .Attr("input_activation: bool = true")                     \
+      .Attr("output_activation: bool = true")                    \
+      .Attr("peepholes: bool = false")                           \
+      .Attr("T: {float, double}")
+
 REGISTER_OP("SeqkitLstmSequence")
-    .Input("xp: T")      // (time, batch, 4 units): x W_x + b, gates i, f, g, o
-    .Input("h0: T")      // (batch, units)
+    .Input("xp: T")         // (time, batch, gates units)
+    .Input("h0: T")         // (batch, units)
     .Input("c0: T")
-    .Input("kernel: T")  // (units, 4 units): W_h
-    .Output("hs: T")     // (time, batch, units)
+    .Input("kernel: T")     // (units, gates units): W_h
+    .Input("peephole: T")   // (3, units): p_i, p_f, p_o (read only with peepholes)
+    .Output("hs: T")        // (time, batch, units)
     .Output("cs: T")
-    .Output("acts: T")   // (time, batch, 4 units): sigma(i), sigma(f), tanh(g), sigma(o)
-    .Attr("T: {float, double}")
+    .Output("acts: T")      // (time, batch, gates units): the gates' values
+    .SEQKIT_LSTM_ATTRS
     .SetShapeFn([](InferenceContext* c) {
       auto time = c->Dim(c->input(0), 0);
       c->set_output(0, c->MakeShape({time, c->Dim(c->input(1), 0), c->Dim(c->input(1), 1)}));
@@ -138,154 +252,685 @@ REGISTER_OP("SeqkitLstmSequence")
       return OkStatus();
     });
 
-Status CheckLstmShapes(const Tensor& xp, const Tensor& h0, const Tensor& c0,
-                       const Tensor& kernel) {
-  if (xp.dims() != 3 || h0.dims() != 2 || h0.shape() != c0.shape() || xp.dim_size(0) < 1 ||
-      xp.dim_size(1) != h0.dim_size(0) || xp.dim_size(2) != 4 * h0.dim_size(1) ||
-      kernel.dims() != 2 || kernel.dim_size(0) != h0.dim_size(1) ||
-      kernel.dim_size(1) != xp.dim_size(2)) {
-    return errors::InvalidArgument(
-        "seqkit's fused LSTM needs xp (time >= 1, batch, 4 units), h0 and c0 (batch, units) "
-        "and kernel (units, 4 units), received ", xp.shape().DebugString(), ", ",
-        h0.shape().DebugString(), ", ", c0.shape().DebugString(), ", ",
-        kernel.shape().DebugString());
-  }
-  return OkStatus();
-}
-
 template <typename T>
 class LstmSequenceOp : public OpKernel {
  public:
-  explicit LstmSequenceOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+  explicit LstmSequenceOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, form_.Read(ctx));
+  }
   void Compute(OpKernelContext* ctx) override {
     const Tensor &xp = ctx->input(0), &h0 = ctx->input(1), &c0 = ctx->input(2),
-                 &kernel = ctx->input(3);
-    OP_REQUIRES_OK(ctx, CheckLstmShapes(xp, h0, c0, kernel));
-    const int64_t time = xp.dim_size(0), rows = h0.dim_size(0), n = h0.dim_size(1);
+                 &kernel = ctx->input(3), &peephole = ctx->input(4);
+    Sizes s;
+    const int G = form_.gates;
+    OP_REQUIRES_OK(ctx, ReadSizes("SeqkitLstmSequence", xp, h0, G, G, kernel, &s));
+    OP_REQUIRES_OK(ctx, CheckShapes("SeqkitLstmSequence",
+                                    {{"c0", &c0, h0.shape()},
+                                     {"peephole", &peephole, TensorShape({3, s.n})}}));
     Tensor *hs, *cs, *acts;
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({time, rows, n}), &hs));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({time, rows, n}), &cs));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({s.time, s.rows, s.n}), &hs));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({s.time, s.rows, s.n}), &cs));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, xp.shape(), &acts));
-    const T* w = kernel.flat<T>().data();
-    const int64_t step = rows * n;
-    for (int64_t t = 0; t < time; ++t) {
-      const T* h_prev = t ? hs->flat<T>().data() + (t - 1) * step : h0.flat<T>().data();
-      const T* c_prev = t ? cs->flat<T>().data() + (t - 1) * step : c0.flat<T>().data();
-      T* z = acts->flat<T>().data() + t * 4 * step;
-      std::copy_n(xp.flat<T>().data() + t * 4 * step, 4 * step, z);
-      Gemm(ctx, false, false, rows, 4 * n, n, h_prev, n, w, 4 * n, T(1), z, 4 * n);
-      T* h_ = hs->flat<T>().data() + t * step;
-      T* c_ = cs->flat<T>().data() + t * step;
-      ForRows(ctx, rows, 60 * n, [&](int64_t begin, int64_t end) {
+    const int64_t n = s.n;
+    const T* w = Data<T>(kernel);
+    const T* p = Data<T>(peephole);
+    const LstmForm& F = form_;
+    for (int64_t t = 0; t < s.time; ++t) {
+      const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
+      const T* c_prev = t ? Data<T>(cs) + (t - 1) * s.step : Data<T>(c0);
+      T* z = Data<T>(acts) + t * G * s.step;
+      std::copy_n(Data<T>(xp) + t * G * s.step, G * s.step, z);
+      Gemm(ctx, false, false, s.rows, G * n, n, h_prev, n, w, G * n, T(1), z, G * n);
+      T* h_ = Data<T>(hs) + t * s.step;
+      T* c_ = Data<T>(cs) + t * s.step;
+      ForRows(ctx, s.rows, 60 * n, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
-          T* a = z + r * 4 * n;
-          Vec<T> i(a, n), f(a + n, n), g(a + 2 * n, n), o(a + 3 * n, n);
-          i = i.logistic();
-          f = f.logistic();
-          g = g.tanh();
-          o = o.logistic();
-          Vec<T> c(c_ + r * n, n);
-          c = f * ConstVec<T>(c_prev + r * n, n) + i * g;
-          Vec<T>(h_ + r * n, n) = o * c.tanh();
+          T* a = z + r * G * n;
+          ConstVec<T> cp(c_prev + r * n, n);
+          Vec<T> c(c_ + r * n, n), g(a + F.cg * n, n);
+          if (F.input_activation) g = g.tanh();
+          if (F.ci >= 0) {
+            Vec<T> i(a + F.ci * n, n);
+            if (F.peepholes) i += ConstVec<T>(p, n) * cp;
+            i = i.logistic();
+            c = i * g;
+          } else {
+            c = g;
+          }
+          if (F.cf >= 0) {
+            Vec<T> f(a + F.cf * n, n);
+            if (F.peepholes) f += ConstVec<T>(p + n, n) * cp;
+            f = f.logistic();
+            c += f * cp;
+          } else if (F.forget_gate == "coupled") {
+            c += (T(1) - ConstVec<T>(a + F.ci * n, n)) * cp;
+          } else {
+            c += cp;
+          }
+          Vec<T> h(h_ + r * n, n);
+          if (F.output_activation) h = c.tanh(); else h = c;
+          if (F.co >= 0) {
+            Vec<T> o(a + F.co * n, n);
+            if (F.peepholes) o += ConstVec<T>(p + 2 * n, n) * c;
+            o = o.logistic();
+            h *= o;
+          }
         }
       });
     }
   }
+
+ private:
+  LstmForm form_;
 };
 
 REGISTER_OP("SeqkitLstmSequenceGrad")
-    .Input("dhs: T")     // (time, batch, units): gradient of every output h_t
-    .Input("dh_last: T") // (batch, units): gradient of the final state h_T
+    .Input("dhs: T")      // (time, batch, units): gradient of every output h_t
+    .Input("dh_last: T")  // (batch, units): gradient of the final state h_T
     .Input("dc_last: T")
-    .Input("xp: T")      // forward inputs and outputs
+    .Input("xp: T")       // forward inputs and outputs
     .Input("h0: T")
     .Input("c0: T")
     .Input("kernel: T")
+    .Input("peephole: T")
     .Input("hs: T")
     .Input("cs: T")
     .Input("acts: T")
-    .Output("dxp: T")    // (time, batch, 4 units): gradient of the pre-activations
+    .Output("dxp: T")     // (time, batch, gates units): gradient of the pre-activations
     .Output("dh0: T")
     .Output("dc0: T")
     .Output("dkernel: T")
-    .Attr("T: {float, double}")
+    .SEQKIT_LSTM_ATTRS
     .SetShapeFn([](InferenceContext* c) {
-      c->set_output(0, c->input(3));
-      c->set_output(1, c->input(4));
-      c->set_output(2, c->input(5));
-      c->set_output(3, c->input(6));
+      for (int k = 0; k < 4; ++k) c->set_output(k, c->input(3 + k));
       return OkStatus();
     });
 
 template <typename T>
 class LstmSequenceGradOp : public OpKernel {
  public:
-  explicit LstmSequenceGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+  explicit LstmSequenceGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, form_.Read(ctx));
+  }
   void Compute(OpKernelContext* ctx) override {
     const Tensor &xp = ctx->input(3), &h0 = ctx->input(4), &c0 = ctx->input(5),
-                 &kernel = ctx->input(6);
-    OP_REQUIRES_OK(ctx, CheckLstmShapes(xp, h0, c0, kernel));
-    const int64_t time = xp.dim_size(0), rows = h0.dim_size(0), n = h0.dim_size(1);
-    const TensorShape seq({time, rows, n});
-    for (int k : {0, 7, 8}) {
-      OP_REQUIRES(ctx, ctx->input(k).shape() == seq,
-                  errors::InvalidArgument("SeqkitLstmSequenceGrad: input ", k, " has shape ",
-                                          ctx->input(k).shape().DebugString(), ", expected ",
-                                          seq.DebugString()));
-    }
-    OP_REQUIRES(ctx, ctx->input(1).shape() == h0.shape() &&
-                         ctx->input(2).shape() == h0.shape() &&
-                         ctx->input(9).shape() == xp.shape(),
-                errors::InvalidArgument("SeqkitLstmSequenceGrad: mismatched state shapes"));
+                 &kernel = ctx->input(6), &peephole = ctx->input(7);
+    Sizes s;
+    const int G = form_.gates;
+    OP_REQUIRES_OK(ctx, ReadSizes("SeqkitLstmSequenceGrad", xp, h0, G, G, kernel, &s));
+    const TensorShape seq({s.time, s.rows, s.n});
+    OP_REQUIRES_OK(ctx, CheckShapes("SeqkitLstmSequenceGrad",
+                                    {{"dhs", &ctx->input(0), seq},
+                                     {"dh_last", &ctx->input(1), h0.shape()},
+                                     {"dc_last", &ctx->input(2), h0.shape()},
+                                     {"c0", &c0, h0.shape()},
+                                     {"peephole", &peephole, TensorShape({3, s.n})},
+                                     {"hs", &ctx->input(8), seq},
+                                     {"cs", &ctx->input(9), seq},
+                                     {"acts", &ctx->input(10), xp.shape()}}));
     Tensor *dxp, *dh0, *dc0, *dkernel;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, xp.shape(), &dxp));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, h0.shape(), &dh0));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, c0.shape(), &dc0));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(3, kernel.shape(), &dkernel));
-    const int64_t step = rows * n;
-    T* dh = dh0->flat<T>().data();  // the carried gradients live in the outputs
-    T* dc = dc0->flat<T>().data();
-    std::copy_n(ctx->input(1).flat<T>().data(), step, dh);
-    std::copy_n(ctx->input(2).flat<T>().data(), step, dc);
-    const T* w = kernel.flat<T>().data();
-    const T* dhs = ctx->input(0).flat<T>().data();
-    const T* hs = ctx->input(7).flat<T>().data();
-    const T* cs = ctx->input(8).flat<T>().data();
-    const T* acts = ctx->input(9).flat<T>().data();
-    T* dz_all = dxp->flat<T>().data();
-    for (int64_t t = time - 1; t >= 0; --t) {
-      const T* c_prev = t ? cs + (t - 1) * step : c0.flat<T>().data();
-      const T* a_t = acts + t * 4 * step;
-      const T* c_t = cs + t * step;
-      const T* dh_t = dhs + t * step;
-      T* dz = dz_all + t * 4 * step;
-      ForRows(ctx, rows, 60 * n, [&](int64_t begin, int64_t end) {
-        Eigen::Array<T, Eigen::Dynamic, 1> tanh_c(n), dh_r(n), dc_r(n);
+    Tensor transposed;
+    OP_REQUIRES_OK(ctx, Transposed<T>(ctx, kernel, &transposed));
+    const T* wt = Data<T>(transposed);
+    const int64_t n = s.n;
+    T* dh = Data<T>(dh0);  // the carried gradients live in the outputs
+    T* dc = Data<T>(dc0);
+    std::copy_n(Data<T>(ctx->input(1)), s.step, dh);
+    std::copy_n(Data<T>(ctx->input(2)), s.step, dc);
+    const T* p = Data<T>(peephole);
+    const T* dhs = Data<T>(ctx->input(0));
+    const T* cs = Data<T>(ctx->input(9));
+    const T* acts = Data<T>(ctx->input(10));
+    T* dz_all = Data<T>(dxp);
+    const LstmForm& F = form_;
+    for (int64_t t = s.time - 1; t >= 0; --t) {
+      const T* c_prev = t ? cs + (t - 1) * s.step : Data<T>(c0);
+      const T* a_t = acts + t * G * s.step;
+      const T* c_t = cs + t * s.step;
+      const T* dh_t = dhs + t * s.step;
+      T* dz = dz_all + t * G * s.step;
+      ForRows(ctx, s.rows, 60 * n, [&](int64_t begin, int64_t end) {
+        Eigen::Array<T, Eigen::Dynamic, 1> out(n), dh_r(n), dc_r(n);
         for (int64_t r = begin; r < end; ++r) {
-          const T* a = a_t + r * 4 * n;
-          ConstVec<T> i(a, n), f(a + n, n), g(a + 2 * n, n), o(a + 3 * n, n);
-          T* d = dz + r * 4 * n;
-          tanh_c = ConstVec<T>(c_t + r * n, n).tanh();
+          const T* a = a_t + r * G * n;
+          T* d = dz + r * G * n;
+          ConstVec<T> cp(c_prev + r * n, n), g(a + F.cg * n, n);
+          if (F.output_activation) out = ConstVec<T>(c_t + r * n, n).tanh();
+          else out = ConstVec<T>(c_t + r * n, n);
           dh_r = ConstVec<T>(dh_t + r * n, n) + ConstVec<T>(dh + r * n, n);
-          dc_r = ConstVec<T>(dc + r * n, n) + dh_r * o * (T(1) - tanh_c * tanh_c);
-          Vec<T>(d, n) = dc_r * g * i * (T(1) - i);
-          Vec<T>(d + n, n) = dc_r * ConstVec<T>(c_prev + r * n, n) * f * (T(1) - f);
-          Vec<T>(d + 2 * n, n) = dc_r * i * (T(1) - g * g);
-          Vec<T>(d + 3 * n, n) = dh_r * tanh_c * o * (T(1) - o);
-          Vec<T>(dc + r * n, n) = dc_r * f;
+          // dc = dc_carry + dh o out'(c) [+ dz_o p_o]
+          if (F.co >= 0) {
+            ConstVec<T> o(a + F.co * n, n);
+            Vec<T>(d + F.co * n, n) = dh_r * out * o * (T(1) - o);
+            dc_r = dh_r * o;
+          } else {
+            dc_r = dh_r;
+          }
+          if (F.output_activation) dc_r *= T(1) - out * out;
+          if (F.co >= 0 && F.peepholes) {
+            dc_r += ConstVec<T>(d + F.co * n, n) * ConstVec<T>(p + 2 * n, n);
+          }
+          dc_r += ConstVec<T>(dc + r * n, n);
+          Vec<T> dzg(d + F.cg * n, n), dc_next(dc + r * n, n);
+          if (F.ci >= 0) {
+            ConstVec<T> i(a + F.ci * n, n);
+            Vec<T> dzi(d + F.ci * n, n);
+            dzg = dc_r * i;
+            dzi = F.forget_gate == "coupled" ? (dc_r * (g - cp)).eval() : (dc_r * g).eval();
+            dzi *= i * (T(1) - i);
+          } else {
+            dzg = dc_r;
+          }
+          if (F.input_activation) dzg *= T(1) - g * g;
+          if (F.cf >= 0) {
+            ConstVec<T> f(a + F.cf * n, n);
+            Vec<T>(d + F.cf * n, n) = dc_r * cp * f * (T(1) - f);
+            dc_next = dc_r * f;
+          } else if (F.forget_gate == "coupled") {
+            dc_next = dc_r * (T(1) - ConstVec<T>(a + F.ci * n, n));
+          } else {
+            dc_next = dc_r;
+          }
+          if (F.peepholes) {
+            if (F.ci >= 0) dc_next += ConstVec<T>(d + F.ci * n, n) * ConstVec<T>(p, n);
+            if (F.cf >= 0) dc_next += ConstVec<T>(d + F.cf * n, n) * ConstVec<T>(p + n, n);
+          }
         }
       });
       // dh_{t-1} = dz_t W_h^T
-      Gemm(ctx, false, true, rows, n, 4 * n, dz, 4 * n, w, 4 * n, T(0), dh, n);
+      Gemm(ctx, false, false, s.rows, n, G * n, dz, G * n, wt, n, T(0), dh, n);
     }
-    // dW_h = [h_0; h_1 .. h_{T-1}]^T [dz_1 .. dz_T], as one product over the steps.
-    T* dw = dkernel->flat<T>().data();
-    Gemm(ctx, true, false, n, 4 * n, rows, h0.flat<T>().data(), n, dz_all, 4 * n, T(0), dw, 4 * n);
-    if (time > 1) {
-      Gemm(ctx, true, false, n, 4 * n, (time - 1) * rows, hs, n, dz_all + 4 * step, 4 * n, T(1),
-           dw, 4 * n);
+    GemmPrevT(ctx, s, Data<T>(h0), Data<T>(ctx->input(8)), dz_all, G * n, G * n, T(0),
+              Data<T>(dkernel), G * n);
+  }
+
+ private:
+  LstmForm form_;
+};
+
+// The Elman RNN: h_t = act(xp_t + h_{t-1} W_h), act tanh or relu.
+REGISTER_OP("SeqkitRnnSequence")
+    .Input("xp: T")      // (time, batch, units)
+    .Input("h0: T")
+    .Input("kernel: T")  // (units, units)
+    .Output("hs: T")
+    .Attr("activation: {'tanh', 'relu'} = 'tanh'")
+    .Attr("T: {float, double}")
+    .SetShapeFn([](InferenceContext* c) { return SameShapes(c, 0, 1); });
+
+template <typename T>
+class RnnSequenceOp : public OpKernel {
+ public:
+  explicit RnnSequenceOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("activation", &activation_));
+  }
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor &xp = ctx->input(0), &h0 = ctx->input(1), &kernel = ctx->input(2);
+    Sizes s;
+    OP_REQUIRES_OK(ctx, ReadSizes("SeqkitRnnSequence", xp, h0, 1, 1, kernel, &s));
+    Tensor* hs;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, xp.shape(), &hs));
+    const bool relu = activation_ == "relu";
+    for (int64_t t = 0; t < s.time; ++t) {
+      const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
+      T* h = Data<T>(hs) + t * s.step;
+      std::copy_n(Data<T>(xp) + t * s.step, s.step, h);
+      Gemm(ctx, false, false, s.rows, s.n, s.n, h_prev, s.n, Data<T>(kernel), s.n, T(1), h, s.n);
+      ForRows(ctx, s.rows, 20 * s.n, [&](int64_t begin, int64_t end) {
+        Vec<T> v(h + begin * s.n, (end - begin) * s.n);
+        if (relu) v = v.max(T(0)); else v = v.tanh();
+      });
     }
   }
+
+ private:
+  std::string activation_;
+};
+
+REGISTER_OP("SeqkitRnnSequenceGrad")
+    .Input("dhs: T")
+    .Input("dh_last: T")
+    .Input("h0: T")
+    .Input("kernel: T")
+    .Input("hs: T")
+    .Output("dxp: T")
+    .Output("dh0: T")
+    .Output("dkernel: T")
+    .Attr("activation: {'tanh', 'relu'} = 'tanh'")
+    .Attr("T: {float, double}")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(4));
+      c->set_output(1, c->input(2));
+      c->set_output(2, c->input(3));
+      return OkStatus();
+    });
+
+template <typename T>
+class RnnSequenceGradOp : public OpKernel {
+ public:
+  explicit RnnSequenceGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("activation", &activation_));
+  }
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor &hs = ctx->input(4), &h0 = ctx->input(2), &kernel = ctx->input(3);
+    Sizes s;
+    OP_REQUIRES_OK(ctx, ReadSizes("SeqkitRnnSequenceGrad", hs, h0, 1, 1, kernel, &s));
+    OP_REQUIRES_OK(ctx, CheckShapes("SeqkitRnnSequenceGrad",
+                                    {{"dhs", &ctx->input(0), hs.shape()},
+                                     {"dh_last", &ctx->input(1), h0.shape()}}));
+    Tensor *dxp, *dh0, *dkernel;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, hs.shape(), &dxp));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, h0.shape(), &dh0));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, kernel.shape(), &dkernel));
+    Tensor transposed;
+    OP_REQUIRES_OK(ctx, Transposed<T>(ctx, kernel, &transposed));
+    const T* wt = Data<T>(transposed);
+    const bool relu = activation_ == "relu";
+    T* dh = Data<T>(dh0);
+    std::copy_n(Data<T>(ctx->input(1)), s.step, dh);
+    for (int64_t t = s.time - 1; t >= 0; --t) {
+      T* dz = Data<T>(dxp) + t * s.step;
+      const T* h = Data<T>(hs) + t * s.step;
+      const T* dh_t = Data<T>(ctx->input(0)) + t * s.step;
+      ForRows(ctx, s.rows, 10 * s.n, [&](int64_t begin, int64_t end) {
+        const int64_t at = begin * s.n, count = (end - begin) * s.n;
+        ConstVec<T> hv(h + at, count);
+        Vec<T> d(dz + at, count);
+        d = ConstVec<T>(dh_t + at, count) + ConstVec<T>(dh + at, count);
+        if (relu) d *= (hv > T(0)).template cast<T>(); else d *= T(1) - hv * hv;
+      });
+      Gemm(ctx, false, false, s.rows, s.n, s.n, dz, s.n, wt, s.n, T(0), dh, s.n);
+    }
+    GemmPrevT(ctx, s, Data<T>(h0), Data<T>(hs), Data<T>(dxp), s.n, s.n, T(0),
+              Data<T>(dkernel), s.n);
+  }
+
+ private:
+  std::string activation_;
+};
+
+// The GRU with the reset gate after the matmul (Keras' default, cuDNN's form):
+// g = h W_h + b_hh; z, r = σ(xp + g); h̃ = tanh(xp_h + r g_h); h' = z h + (1 − z) h̃.
+REGISTER_OP("SeqkitGruSequence")
+    .Input("xp: T")      // (time, batch, 3 units): z, r, h
+    .Input("h0: T")
+    .Input("kernel: T")  // (units, 3 units)
+    .Input("rbias: T")   // (3 units): the recurrent biases b_hz, b_hr, b_hh
+    .Output("hs: T")
+    .Output("acts: T")   // (time, batch, 4 units): z, r, h̃, g_h
+    .Attr("T: {float, double}")
+    .SetShapeFn([](InferenceContext* c) {
+      auto time = c->Dim(c->input(0), 0);
+      c->set_output(0, c->MakeShape({time, c->Dim(c->input(1), 0), c->Dim(c->input(1), 1)}));
+      shape_inference::DimensionHandle width;
+      TF_RETURN_IF_ERROR(c->Multiply(c->Dim(c->input(1), 1), 4, &width));
+      c->set_output(1, c->MakeShape({time, c->Dim(c->input(1), 0), width}));
+      return OkStatus();
+    });
+
+template <typename T>
+class GruSequenceOp : public OpKernel {
+ public:
+  explicit GruSequenceOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor &xp = ctx->input(0), &h0 = ctx->input(1), &kernel = ctx->input(2),
+                 &rbias = ctx->input(3);
+    Sizes s;
+    OP_REQUIRES_OK(ctx, ReadSizes("SeqkitGruSequence", xp, h0, 3, 3, kernel, &s));
+    const int64_t n = s.n;
+    OP_REQUIRES_OK(ctx, CheckShapes("SeqkitGruSequence", {{"rbias", &rbias, TensorShape({3 * n})}}));
+    Tensor *hs, *acts, g;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({s.time, s.rows, n}), &hs));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({s.time, s.rows, 4 * n}), &acts));
+    OP_REQUIRES_OK(ctx, ctx->allocate_temp(DataTypeToEnum<T>::value,
+                                           TensorShape({s.rows, 3 * n}), &g));
+    const T* b = Data<T>(rbias);
+    for (int64_t t = 0; t < s.time; ++t) {
+      const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
+      Gemm(ctx, false, false, s.rows, 3 * n, n, h_prev, n, Data<T>(kernel), 3 * n, T(0),
+           Data<T>(&g), 3 * n);
+      const T* x_t = Data<T>(xp) + t * 3 * s.step;
+      T* a_t = Data<T>(acts) + t * 4 * s.step;
+      T* h_t = Data<T>(hs) + t * s.step;
+      ForRows(ctx, s.rows, 60 * n, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          const T* x = x_t + r * 3 * n;
+          const T* gr = Data<T>(&g) + r * 3 * n;
+          T* a = a_t + r * 4 * n;
+          Vec<T> z(a, n), rg(a + n, n), cand(a + 2 * n, n), gh(a + 3 * n, n);
+          z = (ConstVec<T>(x, n) + ConstVec<T>(gr, n) + ConstVec<T>(b, n)).logistic();
+          rg = (ConstVec<T>(x + n, n) + ConstVec<T>(gr + n, n) + ConstVec<T>(b + n, n))
+                   .logistic();
+          gh = ConstVec<T>(gr + 2 * n, n) + ConstVec<T>(b + 2 * n, n);
+          cand = (ConstVec<T>(x + 2 * n, n) + rg * gh).tanh();
+          Vec<T>(h_t + r * n, n) = z * ConstVec<T>(h_prev + r * n, n) + (T(1) - z) * cand;
+        }
+      });
+    }
+  }
+};
+
+REGISTER_OP("SeqkitGruSequenceGrad")
+    .Input("dhs: T")
+    .Input("dh_last: T")
+    .Input("h0: T")
+    .Input("kernel: T")
+    .Input("hs: T")
+    .Input("acts: T")
+    .Output("dxp: T")  // (time, batch, 3 units)
+    .Output("dg: T")   // (time, batch, 3 units): gradient of h W_h + b_hh
+    .Output("dh0: T")
+    .Output("dkernel: T")
+    .Attr("T: {float, double}")
+    .SetShapeFn([](InferenceContext* c) {
+      auto shape = c->MakeShape({c->Dim(c->input(4), 0), c->Dim(c->input(4), 1),
+                                 c->Dim(c->input(3), 1)});
+      c->set_output(0, shape);
+      c->set_output(1, shape);
+      c->set_output(2, c->input(2));
+      c->set_output(3, c->input(3));
+      return OkStatus();
+    });
+
+template <typename T>
+class GruSequenceGradOp : public OpKernel {
+ public:
+  explicit GruSequenceGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor &hs = ctx->input(4), &h0 = ctx->input(2), &kernel = ctx->input(3);
+    Sizes s;
+    OP_REQUIRES_OK(ctx, ReadSizes("SeqkitGruSequenceGrad", hs, h0, 1, 3, kernel, &s));
+    const int64_t n = s.n;
+    OP_REQUIRES_OK(ctx, CheckShapes("SeqkitGruSequenceGrad",
+                                    {{"dhs", &ctx->input(0), hs.shape()},
+                                     {"dh_last", &ctx->input(1), h0.shape()},
+                                     {"acts", &ctx->input(5),
+                                      TensorShape({s.time, s.rows, 4 * n})}}));
+    const TensorShape wide({s.time, s.rows, 3 * n});
+    Tensor *dxp, *dg, *dh0, *dkernel;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, wide, &dxp));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, wide, &dg));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, h0.shape(), &dh0));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(3, kernel.shape(), &dkernel));
+    Tensor transposed;
+    OP_REQUIRES_OK(ctx, Transposed<T>(ctx, kernel, &transposed));
+    const T* wt = Data<T>(transposed);
+    T* dh = Data<T>(dh0);
+    std::copy_n(Data<T>(ctx->input(1)), s.step, dh);
+    for (int64_t t = s.time - 1; t >= 0; --t) {
+      const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
+      const T* a_t = Data<T>(ctx->input(5)) + t * 4 * s.step;
+      const T* dh_t = Data<T>(ctx->input(0)) + t * s.step;
+      T* dx_t = Data<T>(dxp) + t * 3 * s.step;
+      T* dg_t = Data<T>(dg) + t * 3 * s.step;
+      ForRows(ctx, s.rows, 60 * n, [&](int64_t begin, int64_t end) {
+        Eigen::Array<T, Eigen::Dynamic, 1> dh_r(n);
+        for (int64_t r = begin; r < end; ++r) {
+          const T* a = a_t + r * 4 * n;
+          ConstVec<T> z(a, n), rg(a + n, n), cand(a + 2 * n, n), gh(a + 3 * n, n);
+          T *dx = dx_t + r * 3 * n, *dgr = dg_t + r * 3 * n;
+          Vec<T> carry(dh + r * n, n);
+          dh_r = ConstVec<T>(dh_t + r * n, n) + carry;
+          Vec<T> dzz(dx, n), dzr(dx + n, n), dzh(dx + 2 * n, n);
+          dzz = dh_r * (ConstVec<T>(h_prev + r * n, n) - cand) * z * (T(1) - z);
+          dzh = dh_r * (T(1) - z) * (T(1) - cand * cand);
+          dzr = dzh * gh * rg * (T(1) - rg);
+          Vec<T>(dgr, 2 * n) = ConstVec<T>(dx, 2 * n);
+          Vec<T>(dgr + 2 * n, n) = dzh * rg;
+          carry = dh_r * z;
+        }
+      });
+      Gemm(ctx, false, false, s.rows, n, 3 * n, dg_t, 3 * n, wt, n, T(1), dh, n);
+    }
+    GemmPrevT(ctx, s, Data<T>(h0), Data<T>(hs), Data<T>(dg), 3 * n, 3 * n, T(0),
+              Data<T>(dkernel), 3 * n);
+  }
+};
+
+// Cells whose candidate reads (r ⊙ h) W_hh, a second GEMM per step after the gates:
+//   gru_cho: z, r = σ(xp + h W_h[z, r]);  h' = z h + (1 − z) h̃
+//   mut1:    z = σ(xp_z), r = σ(xp_r + h W_hr);  h' = z h̃ + (1 − z) h   (kernel r, h)
+//   mut2:    z, r = σ(xp + h W_h[z, r]);  h' = z h̃ + (1 − z) h
+//   mut3:    z = σ(xp_z + tanh(h) W_hz), r = σ(xp_r + h W_hr);  h' = z h̃ + (1 − z) h
+// with h̃ = tanh(xp_h + (r ⊙ h) W_hh) for all four.
+struct ResetForm {
+  std::string variant;
+  int columns;     // kernel column blocks: 2 for mut1 (r, h), else 3 (z, r, h)
+  int cz, cr, ch;  // kernel column block of z (-1: none), r and h
+  bool tanh_z;     // z reads tanh(h) (mut3)
+  bool z_keeps_h;  // h' = z h + (1 − z) h̃ (gru_cho) rather than z h̃ + (1 − z) h
+
+  Status Read(OpKernelConstruction* ctx) {
+    TF_RETURN_IF_ERROR(ctx->GetAttr("cell", &variant));
+    const bool mut1 = variant == "mut1";
+    columns = mut1 ? 2 : 3;
+    cz = mut1 ? -1 : 0;
+    cr = mut1 ? 0 : 1;
+    ch = mut1 ? 1 : 2;
+    tanh_z = variant == "mut3";
+    z_keeps_h = variant == "gru_cho";
+    return OkStatus();
+  }
+};
+
+REGISTER_OP("SeqkitResetSequence")
+    .Input("xp: T")      // (time, batch, 3 units): z, r, h
+    .Input("h0: T")
+    .Input("kernel: T")  // (units, 3 units), mut1 (units, 2 units)
+    .Output("hs: T")
+    .Output("acts: T")   // (time, batch, 3 units): z, r, h̃
+    .Output("rhs: T")    // (time, batch, units): r ⊙ h_{t-1}
+    .Attr("cell: {'gru_cho', 'mut1', 'mut2', 'mut3'}")
+    .Attr("T: {float, double}")
+    .SetShapeFn([](InferenceContext* c) {
+      auto time = c->Dim(c->input(0), 0);
+      c->set_output(0, c->MakeShape({time, c->Dim(c->input(1), 0), c->Dim(c->input(1), 1)}));
+      c->set_output(1, c->input(0));
+      c->set_output(2, c->output(0));
+      return OkStatus();
+    });
+
+template <typename T>
+class ResetSequenceOp : public OpKernel {
+ public:
+  explicit ResetSequenceOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, form_.Read(ctx));
+  }
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor &xp = ctx->input(0), &h0 = ctx->input(1), &kernel = ctx->input(2);
+    const ResetForm& F = form_;
+    Sizes s;
+    OP_REQUIRES_OK(ctx, ReadSizes("SeqkitResetSequence", xp, h0, 3, F.columns, kernel, &s));
+    const int64_t n = s.n;
+    const int ldw = F.columns * n;
+    Tensor *hs, *acts, *rhs, g1, g2;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({s.time, s.rows, n}), &hs));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, xp.shape(), &acts));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, TensorShape({s.time, s.rows, n}), &rhs));
+    OP_REQUIRES_OK(ctx, ctx->allocate_temp(DataTypeToEnum<T>::value,
+                                           TensorShape({s.rows, 2 * n}), &g1));  // h W_hz, h W_hr
+    OP_REQUIRES_OK(ctx, ctx->allocate_temp(DataTypeToEnum<T>::value,
+                                           TensorShape({s.rows, n}), &g2));
+    const T* w = Data<T>(kernel);
+    T *g1_ = Data<T>(&g1), *g2_ = Data<T>(&g2);
+    for (int64_t t = 0; t < s.time; ++t) {
+      const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
+      if (F.cz == 0 && !F.tanh_z) {  // z and r from one product
+        Gemm(ctx, false, false, s.rows, 2 * n, n, h_prev, n, w, ldw, T(0), g1_, 2 * n);
+      } else {
+        if (F.tanh_z) {
+          ForRows(ctx, s.rows, 20 * n, [&](int64_t begin, int64_t end) {
+            const int64_t count = (end - begin) * n;
+            Vec<T>(g2_ + begin * n, count) = ConstVec<T>(h_prev + begin * n, count).tanh();
+          });
+          Gemm(ctx, false, false, s.rows, n, n, g2_, n, w, ldw, T(0), g1_, 2 * n);
+        }
+        Gemm(ctx, false, false, s.rows, n, n, h_prev, n, w + F.cr * n, ldw, T(0), g1_ + n,
+             2 * n);
+      }
+      const T* x_t = Data<T>(xp) + t * 3 * s.step;
+      T* a_t = Data<T>(acts) + t * 3 * s.step;
+      T* rh_t = Data<T>(rhs) + t * s.step;
+      ForRows(ctx, s.rows, 40 * n, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          const T *x = x_t + r * 3 * n, *gr = g1_ + r * 2 * n;
+          T* a = a_t + r * 3 * n;
+          if (F.cz >= 0) Vec<T>(a, n) = (ConstVec<T>(x, n) + ConstVec<T>(gr, n)).logistic();
+          else Vec<T>(a, n) = ConstVec<T>(x, n).logistic();
+          Vec<T> rg(a + n, n);
+          rg = (ConstVec<T>(x + n, n) + ConstVec<T>(gr + n, n)).logistic();
+          Vec<T>(rh_t + r * n, n) = rg * ConstVec<T>(h_prev + r * n, n);
+        }
+      });
+      Gemm(ctx, false, false, s.rows, n, n, rh_t, n, w + F.ch * n, ldw, T(0), g2_, n);
+      T* h_t = Data<T>(hs) + t * s.step;
+      ForRows(ctx, s.rows, 40 * n, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          T* a = a_t + r * 3 * n;
+          ConstVec<T> z(a, n), hp(h_prev + r * n, n);
+          Vec<T> cand(a + 2 * n, n);
+          cand = (ConstVec<T>(x_t + r * 3 * n + 2 * n, n) + ConstVec<T>(g2_ + r * n, n)).tanh();
+          if (F.z_keeps_h) Vec<T>(h_t + r * n, n) = z * hp + (T(1) - z) * cand;
+          else Vec<T>(h_t + r * n, n) = z * cand + (T(1) - z) * hp;
+        }
+      });
+    }
+  }
+
+ private:
+  ResetForm form_;
+};
+
+REGISTER_OP("SeqkitResetSequenceGrad")
+    .Input("dhs: T")
+    .Input("dh_last: T")
+    .Input("h0: T")
+    .Input("kernel: T")
+    .Input("hs: T")
+    .Input("acts: T")
+    .Input("rhs: T")
+    .Output("dxp: T")  // (time, batch, 3 units)
+    .Output("dh0: T")
+    .Output("dkernel: T")
+    .Attr("cell: {'gru_cho', 'mut1', 'mut2', 'mut3'}")
+    .Attr("T: {float, double}")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->input(5));
+      c->set_output(1, c->input(2));
+      c->set_output(2, c->input(3));
+      return OkStatus();
+    });
+
+template <typename T>
+class ResetSequenceGradOp : public OpKernel {
+ public:
+  explicit ResetSequenceGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, form_.Read(ctx));
+  }
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor &hs = ctx->input(4), &h0 = ctx->input(2), &kernel = ctx->input(3),
+                 &acts = ctx->input(5), &rhs = ctx->input(6);
+    const ResetForm& F = form_;
+    Sizes s;
+    OP_REQUIRES_OK(ctx, ReadSizes("SeqkitResetSequenceGrad", acts, h0, 3, F.columns, kernel, &s));
+    const int64_t n = s.n;
+    const int ldw = F.columns * n;
+    OP_REQUIRES_OK(ctx, CheckShapes("SeqkitResetSequenceGrad",
+                                    {{"dhs", &ctx->input(0), TensorShape({s.time, s.rows, n})},
+                                     {"dh_last", &ctx->input(1), h0.shape()},
+                                     {"hs", &hs, TensorShape({s.time, s.rows, n})},
+                                     {"rhs", &rhs, TensorShape({s.time, s.rows, n})}}));
+    Tensor *dxp, *dh0, *dkernel, drh;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, acts.shape(), &dxp));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, h0.shape(), &dh0));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, kernel.shape(), &dkernel));
+    OP_REQUIRES_OK(ctx, ctx->allocate_temp(DataTypeToEnum<T>::value,
+                                           TensorShape({s.rows, n}), &drh));
+    Tensor transposed;
+    OP_REQUIRES_OK(ctx, Transposed<T>(ctx, kernel, &transposed));
+    const T* wt = Data<T>(transposed);
+    T *dh = Data<T>(dh0), *drh_ = Data<T>(&drh);
+    std::copy_n(Data<T>(ctx->input(1)), s.step, dh);
+    for (int64_t t = s.time - 1; t >= 0; --t) {
+      const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
+      const T* a_t = Data<T>(acts) + t * 3 * s.step;
+      const T* dh_t = Data<T>(ctx->input(0)) + t * s.step;
+      T* dx_t = Data<T>(dxp) + t * 3 * s.step;
+      ForRows(ctx, s.rows, 40 * n, [&](int64_t begin, int64_t end) {
+        Eigen::Array<T, Eigen::Dynamic, 1> dh_r(n);
+        for (int64_t r = begin; r < end; ++r) {
+          const T* a = a_t + r * 3 * n;
+          ConstVec<T> z(a, n), cand(a + 2 * n, n), hp(h_prev + r * n, n);
+          T* dx = dx_t + r * 3 * n;
+          Vec<T> carry(dh + r * n, n), dzz(dx, n), dzh(dx + 2 * n, n);
+          dh_r = ConstVec<T>(dh_t + r * n, n) + carry;
+          if (F.z_keeps_h) {
+            dzh = dh_r * (T(1) - z);
+            dzz = dh_r * (hp - cand) * z * (T(1) - z);
+            carry = dh_r * z;
+          } else {
+            dzh = dh_r * z;
+            dzz = dh_r * (cand - hp) * z * (T(1) - z);
+            carry = dh_r * (T(1) - z);
+          }
+          dzh *= T(1) - cand * cand;
+        }
+      });
+      // d(r ⊙ h) = dz_h W_hh^T
+      Gemm(ctx, false, false, s.rows, n, n, dx_t + 2 * n, 3 * n, wt + F.ch * n * n, n, T(0), drh_,
+           n);
+      ForRows(ctx, s.rows, 20 * n, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) {
+          ConstVec<T> rg(a_t + r * 3 * n + n, n), d(drh_ + r * n, n);
+          Vec<T>(dx_t + r * 3 * n + n, n) = d * ConstVec<T>(h_prev + r * n, n) * rg * (T(1) - rg);
+          Vec<T>(dh + r * n, n) += d * rg;
+        }
+      });
+      // dh_{t-1} += [dz_z, dz_r] W_h[z, r]^T (dz_z through tanh(h) for mut3; none for mut1)
+      if (F.cz == 0 && !F.tanh_z) {
+        Gemm(ctx, false, false, s.rows, n, 2 * n, dx_t, 3 * n, wt, n, T(1), dh, n);
+      } else {
+        Gemm(ctx, false, false, s.rows, n, n, dx_t + n, 3 * n, wt + F.cr * n * n, n, T(1), dh, n);
+        if (F.tanh_z) {
+          Gemm(ctx, false, false, s.rows, n, n, dx_t, 3 * n, wt, n, T(0), drh_, n);
+          ForRows(ctx, s.rows, 20 * n, [&](int64_t begin, int64_t end) {
+            const int64_t at = begin * n, count = (end - begin) * n;
+            Vec<T>(dh + at, count) +=
+                ConstVec<T>(drh_ + at, count) * (T(1) - ConstVec<T>(h_prev + at, count).tanh().square());
+          });
+        }
+      }
+    }
+    T* dw = Data<T>(dkernel);
+    const T* dx = Data<T>(dxp);
+    if (F.cz == 0 && !F.tanh_z) {
+      GemmPrevT(ctx, s, Data<T>(h0), Data<T>(hs), dx, 3 * n, 2 * n, T(0), dw, ldw);
+    } else {
+      GemmPrevT(ctx, s, Data<T>(h0), Data<T>(hs), dx + n, 3 * n, n, T(0), dw + F.cr * n, ldw);
+      if (F.tanh_z) {  // dW_hz = tanh([h_{-1} .. h_{T-2}])^T dz_z
+        Tensor tanh_prev;
+        OP_REQUIRES_OK(ctx, ctx->allocate_temp(DataTypeToEnum<T>::value,
+                                               TensorShape({s.time, s.rows, n}), &tanh_prev));
+        T* th = Data<T>(&tanh_prev);
+        Vec<T>(th, s.step) = ConstVec<T>(Data<T>(h0), s.step).tanh();
+        if (s.time > 1) {
+          Vec<T>(th + s.step, (s.time - 1) * s.step) =
+              ConstVec<T>(Data<T>(hs), (s.time - 1) * s.step).tanh();
+        }
+        Gemm(ctx, true, false, n, n, s.time * s.rows, th, n, dx, 3 * n, T(0), dw, ldw);
+      }
+    }
+    // dW_hh = [r ⊙ h]^T dz_h
+    Gemm(ctx, true, false, n, n, s.time * s.rows, Data<T>(rhs), n, dx + 2 * n, 3 * n, T(0),
+         dw + F.ch * n, ldw);
+  }
+
+ private:
+  ResetForm form_;
 };
 
 REGISTER_OP("SeqkitLinearScan")
@@ -390,22 +1035,23 @@ class LinearScanGradOp : public OpKernel {
   }
 };
 
-#define REGISTER(T)                                                                      \
-  REGISTER_KERNEL_BUILDER(Name("SeqkitMatMul").Device(DEVICE_CPU).TypeConstraint<T>("T"),   \
-                          MatMulOp<T>);                                                  \
-  REGISTER_KERNEL_BUILDER(                                                               \
-      Name("SeqkitLstmSequence").Device(DEVICE_CPU).TypeConstraint<T>("T"),              \
-      LstmSequenceOp<T>);                                                                \
-  REGISTER_KERNEL_BUILDER(                                                               \
-      Name("SeqkitLstmSequenceGrad").Device(DEVICE_CPU).TypeConstraint<T>("T"),          \
-      LstmSequenceGradOp<T>);                                                            \
-  REGISTER_KERNEL_BUILDER(                                                               \
-      Name("SeqkitLinearScan").Device(DEVICE_CPU).TypeConstraint<T>("T"), LinearScanOp<T>); \
-  REGISTER_KERNEL_BUILDER(                                                               \
-      Name("SeqkitLinearScanGrad").Device(DEVICE_CPU).TypeConstraint<T>("T"),            \
-      LinearScanGradOp<T>);
+#define REGISTER_ONE(NAME, KERNEL, T) \
+  REGISTER_KERNEL_BUILDER(Name(NAME).Device(DEVICE_CPU).TypeConstraint<T>("T"), KERNEL<T>);
+#define REGISTER(T)                                                      \
+  REGISTER_ONE("SeqkitMatMul", MatMulOp, T)                              \
+  REGISTER_ONE("SeqkitLstmSequence", LstmSequenceOp, T)                  \
+  REGISTER_ONE("SeqkitLstmSequenceGrad", LstmSequenceGradOp, T)          \
+  REGISTER_ONE("SeqkitRnnSequence", RnnSequenceOp, T)                    \
+  REGISTER_ONE("SeqkitRnnSequenceGrad", RnnSequenceGradOp, T)            \
+  REGISTER_ONE("SeqkitGruSequence", GruSequenceOp, T)                    \
+  REGISTER_ONE("SeqkitGruSequenceGrad", GruSequenceGradOp, T)            \
+  REGISTER_ONE("SeqkitResetSequence", ResetSequenceOp, T)                \
+  REGISTER_ONE("SeqkitResetSequenceGrad", ResetSequenceGradOp, T)        \
+  REGISTER_ONE("SeqkitLinearScan", LinearScanOp, T)                      \
+  REGISTER_ONE("SeqkitLinearScanGrad", LinearScanGradOp, T)
 REGISTER(float)
 REGISTER(double)
 #undef REGISTER
+#undef REGISTER_ONE
 
 }  // namespace seqkit
