@@ -16,7 +16,6 @@ Peephole weights ``p_?`` and the full-gate-recurrence matrices ``W_{a}{b}``
 variant starts as the LSTM it modifies.
 """
 
-import keras
 from keras import ops
 
 from seqkit.cells.base import RecurrentCell, register_cell

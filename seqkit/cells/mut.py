@@ -36,17 +36,15 @@ class _MutCell(RecurrentCell):
 
     def fused_recurrence(self, xp, states):
         """All steps in one op (``seqkit.kernels.reset_sequence``)."""
-        for owner, form in ((MUT1Cell, "mut1"), (MUT2Cell, "mut2"), (MUT3Cell, "mut3")):
-            if isinstance(self, owner):
-                break
-        else:
-            return None
-        if not (self.steps_as(owner) and type(self).candidate is _MutCell.candidate
-                and type(self).mix is _MutCell.mix):
+        owner = next((cls for cls in (MUT1Cell, MUT2Cell, MUT3Cell) if isinstance(self, cls)),
+                     None)
+        if owner is None or not (self.steps_as(owner)
+                                 and type(self).candidate is _MutCell.candidate
+                                 and type(self).mix is _MutCell.mix):
             return None
         from seqkit.kernels import reset_sequence
 
-        h_all, h = reset_sequence(xp, states[0], self.recurrent_kernel, form)
+        h_all, h = reset_sequence(xp, states[0], self.recurrent_kernel, owner.cell_name)
         return h_all, [h]
 
 

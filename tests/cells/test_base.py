@@ -11,6 +11,8 @@ from tests.cells.util import built_cell, random_weights
 ALL = sorted(CELLS)
 # One cell per family file runs in `make test`; the rest of a slow test's cells run with -m slow.
 FAMILY_REPRESENTATIVES = {"vanilla", "lstm", "lstm_fgr", "gru", "gru_cho", "mut1", "mingru"}
+# The costliest test (Bidirectional + stack + XLA + mixed precision) runs on fewer still.
+COMPOSITION_REPRESENTATIVES = {"lstm", "gru", "mut1", "mingru"}
 ALL_SLOW_BEYOND_FAMILIES = [
     name if name in FAMILY_REPRESENTATIVES else pytest.param(name, marks=pytest.mark.slow)
     for name in ALL
@@ -168,7 +170,9 @@ def test_vanilla_dropout_mask_is_shared_across_steps():
         np.testing.assert_array_equal(out[:, t], out[:, 0])
 
 
-@pytest.mark.parametrize("name", ALL_SLOW_BEYOND_FAMILIES)
+@pytest.mark.parametrize("name", [
+    name if name in COMPOSITION_REPRESENTATIVES else pytest.param(name, marks=pytest.mark.slow)
+    for name in ALL])
 def test_bidirectional_stacked_jit_and_mixed_precision(name):
     rng = np.random.default_rng(11)
     xs = rng.standard_normal((4, 6, 3)).astype("float32")
@@ -202,7 +206,7 @@ def test_bidirectional_stacked_jit_and_mixed_precision(name):
     assert np.isfinite(half.train_on_batch(xs, y))
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", ALL_SLOW_BEYOND_FAMILIES)
 def test_each_cell_learns_a_tiny_task(name):
     """Predict the input of two steps ago (one step ago for the parallel-scan cells, whose
     gates read only x_t: one such layer is a gated linear filter that cannot isolate
