@@ -80,6 +80,7 @@ def main(argv=None):
     parser.add_argument("--budget-s", type=float, default=10.0,
                         help="stop a sequential model after a step slower than this")
     parser.add_argument("--jit", action="store_true", help="compile the steps with XLA")
+    parser.add_argument("--name", default="scan_scaling", help="result file name")
     parser.add_argument("--threads", type=int,
                         help="TensorFlow intra-op threads (default: TensorFlow's choice)")
     args = parser.parse_args(argv)
@@ -118,7 +119,7 @@ def main(argv=None):
                   for ratio in speedups.values()]
         print(f"{length:>6} " + " ".join(cells) + " " + " ".join(ratios))
 
-    path = write_result("scan_scaling", {
+    path = write_result(args.name, {
         "setting": {"batch": 16, "units": 256, "input_dim": 64, "lengths": lengths,
                     "timed_steps": steps, "warmup_steps": 2, "budget_s": args.budget_s,
                     "jit_compile": args.jit, "intra_op_threads": args.threads,
