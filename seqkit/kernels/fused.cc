@@ -130,6 +130,11 @@ class MatMulOp : public OpKernel {
 // what the backward op needs; the backward op runs the steps in reverse (one GEMM for
 // dh_{t-1} per step) and forms dW_h as one product over all steps.
 
+// (time, batch, units): the shape of a state sequence, from xp (input 0) and h0 (input 1).
+shape_inference::ShapeHandle StateSequence(InferenceContext* c) {
+  return c->MakeShape({c->Dim(c->input(0), 0), c->Dim(c->input(1), 0), c->Dim(c->input(1), 1)});
+}
+
 // Checks that every tensor has its expected shape; the error names the received one.
 struct Expected {
   const char* name;
@@ -245,8 +250,7 @@ REGISTER_OP("SeqkitLstmSequence")
     .Output("acts: T")      // (time, batch, gates units): the gates' values
     .SEQKIT_LSTM_ATTRS
     .SetShapeFn([](InferenceContext* c) {
-      auto time = c->Dim(c->input(0), 0);
-      c->set_output(0, c->MakeShape({time, c->Dim(c->input(1), 0), c->Dim(c->input(1), 1)}));
+      c->set_output(0, StateSequence(c));
       c->set_output(1, c->output(0));
       c->set_output(2, c->input(0));
       return OkStatus();
@@ -564,11 +568,10 @@ REGISTER_OP("SeqkitGruSequence")
     .Output("acts: T")   // (time, batch, 4 units): z, r, h̃, g_h
     .Attr("T: {float, double}")
     .SetShapeFn([](InferenceContext* c) {
-      auto time = c->Dim(c->input(0), 0);
-      c->set_output(0, c->MakeShape({time, c->Dim(c->input(1), 0), c->Dim(c->input(1), 1)}));
+      c->set_output(0, StateSequence(c));
       shape_inference::DimensionHandle width;
       TF_RETURN_IF_ERROR(c->Multiply(c->Dim(c->input(1), 1), 4, &width));
-      c->set_output(1, c->MakeShape({time, c->Dim(c->input(1), 0), width}));
+      c->set_output(1, c->MakeShape({c->Dim(c->input(0), 0), c->Dim(c->input(1), 0), width}));
       return OkStatus();
     });
 
@@ -727,8 +730,7 @@ REGISTER_OP("SeqkitResetSequence")
     .Attr("cell: {'gru_cho', 'mut1', 'mut2', 'mut3'}")
     .Attr("T: {float, double}")
     .SetShapeFn([](InferenceContext* c) {
-      auto time = c->Dim(c->input(0), 0);
-      c->set_output(0, c->MakeShape({time, c->Dim(c->input(1), 0), c->Dim(c->input(1), 1)}));
+      c->set_output(0, StateSequence(c));
       c->set_output(1, c->input(0));
       c->set_output(2, c->output(0));
       return OkStatus();
