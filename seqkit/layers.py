@@ -104,9 +104,9 @@ class RNN(keras.layers.RNN):
         if training and cell.recurrent_dropout > 0:
             recurrent_mask = cell.get_recurrent_dropout_mask(initial_state[0])
         elif mask is None and not self.unroll and fast:
-            fused = self.fused_loop(cell, sequences, initial_state)
-            if fused is not None:
-                return fused
+            recurrence = cell.fused_recurrence()
+            if recurrence is not None:
+                return self.fused_loop(recurrence, cell, sequences, initial_state)
         loop = keras.layers.RNN(
             _ProjectedStep(cell, recurrent_mask), return_sequences=self.return_sequences,
             go_backwards=self.go_backwards, unroll=self.unroll,
@@ -115,20 +115,15 @@ class RNN(keras.layers.RNN):
             return loop.inner_loop(cell.project(sequences), initial_state, mask,
                                    training=training)
 
-    def fused_loop(self, cell, sequences, initial_state):
-        """The loop on seqkit's fused kernels (``cell.fused_recurrence``), else ``None``.
+    def fused_loop(self, recurrence, cell, sequences, initial_state):
+        """All steps with ``recurrence = cell.fused_recurrence()`` (seqkit's fused kernels).
 
         Returns what ``inner_loop`` returns: ``(last_output, outputs, states)``.
         """
-        if not callable(getattr(cell, "fused_recurrence", None)):
-            return None
         xp = cell.project(ops.transpose(sequences, (1, 0, 2)))
         if self.go_backwards:
             xp = ops.flip(xp, axis=0)
-        result = cell.fused_recurrence(xp, list(initial_state))
-        if result is None:
-            return None
-        h_all, states = result
+        h_all, states = recurrence(xp, list(initial_state))
         return states[0], ops.transpose(h_all, (1, 0, 2)), states
 
 

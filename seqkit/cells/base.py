@@ -178,12 +178,13 @@ class RecurrentCell(DropoutRNNCell, keras.layers.Layer):
         """Returns the new states (the first is the output) from the projection."""
         raise NotImplementedError
 
-    def fused_recurrence(self, xp, states):
-        """All steps at once on seqkit's fused kernels: ``(h_all, new_states)``, or ``None``.
+    def fused_recurrence(self):
+        """This cell's whole-sequence form on seqkit's fused kernels, or ``None``.
 
-        ``xp`` is ``project(x)`` for every step, time-major ``(time, batch, ·)``, and
-        ``h_all`` is time-major too. Cells with a whole-sequence kernel override this;
-        ``None`` (the default) makes ``seqkit.layers.RNN`` run its step loop.
+        Returns ``run(xp, states) -> (h_all, new_states)``, where ``xp`` is ``project(x)``
+        for every step, time-major ``(time, batch, ·)``, and ``h_all`` is time-major too.
+        Cells with a whole-sequence kernel override this; ``None`` (the default, or a
+        cell the kernel does not compute) makes ``seqkit.layers.RNN`` run its step loop.
         """
         return None
 

@@ -56,14 +56,17 @@ class GRUCell(RecurrentCell):
         candidate = self.activation(x_h + r * h_h)
         return [z * h_tm1 + (1 - z) * candidate]
 
-    def fused_recurrence(self, xp, states):
+    def fused_recurrence(self):
         """All steps in one op (``seqkit.kernels.gru_sequence``)."""
         if not self.steps_as(GRUCell):
             return None
         from seqkit.kernels import gru_sequence
 
-        h_all, h = gru_sequence(xp, states[0], self.recurrent_kernel, self.bias[1])
-        return h_all, [h]
+        def run(xp, states):
+            h_all, h = gru_sequence(xp, states[0], self.recurrent_kernel, self.bias[1])
+            return h_all, [h]
+
+        return run
 
 
 @register_cell("gru_cho")
@@ -95,11 +98,14 @@ class GRUChoCell(RecurrentCell):
         )
         return [z * h_tm1 + (1 - z) * candidate]
 
-    def fused_recurrence(self, xp, states):
+    def fused_recurrence(self):
         """All steps in one op (``seqkit.kernels.reset_sequence``)."""
         if not self.steps_as(GRUChoCell):
             return None
         from seqkit.kernels import reset_sequence
 
-        h_all, h = reset_sequence(xp, states[0], self.recurrent_kernel, "gru_cho")
-        return h_all, [h]
+        def run(xp, states):
+            h_all, h = reset_sequence(xp, states[0], self.recurrent_kernel, "gru_cho")
+            return h_all, [h]
+
+        return run

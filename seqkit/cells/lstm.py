@@ -136,34 +136,31 @@ class LSTMCell(RecurrentCell):
             return [h, c] + [gate_values[name] for name in self.recurrent_gates]
         return [h, c]
 
-    def fused_recurrence(self, xp, states):
-        """All steps at once with seqkit's fused kernels, or ``None`` for this cell.
+    def fused_recurrence(self):
+        """All steps in one op (``seqkit.kernels.lstm_sequence``), or ``None``.
 
-        The LSTM and every variant but full gate recurrence (``lstm_fgr``) run as one
-        op (``seqkit.kernels.lstm_sequence``), with σ gates and tanh.
-
-        Args:
-            xp: ``project(x)`` for every step, time-major ``(time, batch, gates · units)``.
-            states: ``[h_0, c_0]``.
-
-        Returns:
-            ``(h_all, [h_T, c_T])`` with ``h_all`` time-major, or ``None``.
+        The LSTM and every variant but full gate recurrence (``lstm_fgr``) have one,
+        with σ gates and tanh. The returned ``run(xp, [h_0, c_0])`` gives
+        ``(h_all, [h_T, c_T])``, ``xp`` and ``h_all`` time-major.
         """
         if self.gate_recurrence or not self.steps_as(LSTMCell):
             return None
         from seqkit.kernels import lstm_sequence
 
-        peephole = None
-        if self.peepholes:
-            peephole = ops.stack([
-                self._views[f"p_{gate}"][0].value if gate in self.recurrent_gates
-                else ops.zeros((self.units,), self.compute_dtype) for gate in "ifo"])
-        h_all, h, c = lstm_sequence(
-            xp, states[0], states[1], self.recurrent_kernel, peephole,
-            input_gate=self.input_gate, forget_gate=self.forget_gate,
-            output_gate=self.output_gate, input_activation=self.input_activation,
-            output_activation=self.output_activation)
-        return h_all, [h, c]
+        def run(xp, states):
+            peephole = None
+            if self.peepholes:
+                peephole = ops.stack([
+                    self._views[f"p_{gate}"][0].value if gate in self.recurrent_gates
+                    else ops.zeros((self.units,), self.compute_dtype) for gate in "ifo"])
+            h_all, h, c = lstm_sequence(
+                xp, states[0], states[1], self.recurrent_kernel, peephole,
+                input_gate=self.input_gate, forget_gate=self.forget_gate,
+                output_gate=self.output_gate, input_activation=self.input_activation,
+                output_activation=self.output_activation)
+            return h_all, [h, c]
+
+        return run
 
     def get_config(self):
         return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}

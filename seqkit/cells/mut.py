@@ -34,7 +34,7 @@ class _MutCell(RecurrentCell):
     def mix(self, z, candidate, h_tm1):
         return candidate * z + h_tm1 * (1 - z)
 
-    def fused_recurrence(self, xp, states):
+    def fused_recurrence(self):
         """All steps in one op (``seqkit.kernels.reset_sequence``)."""
         owner = next((cls for cls in (MUT1Cell, MUT2Cell, MUT3Cell) if isinstance(self, cls)),
                      None)
@@ -44,8 +44,11 @@ class _MutCell(RecurrentCell):
             return None
         from seqkit.kernels import reset_sequence
 
-        h_all, h = reset_sequence(xp, states[0], self.recurrent_kernel, owner.cell_name)
-        return h_all, [h]
+        def run(xp, states):
+            h_all, h = reset_sequence(xp, states[0], self.recurrent_kernel, owner.cell_name)
+            return h_all, [h]
+
+        return run
 
 
 @register_cell("mut1")

@@ -26,12 +26,16 @@ class VanillaCell(RecurrentCell):
     def recur(self, xp, states, h_rec):
         return [self.activation(xp + self.matmul(h_rec, self.recurrent_kernel))]
 
-    def fused_recurrence(self, xp, states):
+    def fused_recurrence(self):
         """All steps in one op (``seqkit.kernels.rnn_sequence``) for tanh or relu."""
         if not self.steps_as(VanillaCell, ("tanh", "relu"), sigmoid_gates=False):
             return None
         from seqkit.kernels import rnn_sequence
 
         activation = "relu" if self.activation is keras.activations.relu else "tanh"
-        h_all, h = rnn_sequence(xp, states[0], self.recurrent_kernel, activation)
-        return h_all, [h]
+
+        def run(xp, states):
+            h_all, h = rnn_sequence(xp, states[0], self.recurrent_kernel, activation)
+            return h_all, [h]
+
+        return run

@@ -203,6 +203,18 @@ Status Transposed(OpKernelContext* ctx, const Tensor& kernel, Tensor* out) {
   return OkStatus();
 }
 
+// An op kernel whose attributes are read once, at construction, into a Form.
+template <typename Form>
+class FormKernel : public OpKernel {
+ public:
+  explicit FormKernel(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    OP_REQUIRES_OK(ctx, form_.Read(ctx));
+  }
+
+ protected:
+  Form form_;
+};
+
 // The LSTM and Greff et al.'s variants. Gates present (in Keras' order i, f, g, o) have
 // columns in xp and the kernel; absent ones are constants (i = 1, f = 1 or 1 - i, o = 1).
 struct LstmForm {
@@ -257,11 +269,9 @@ REGISTER_OP("SeqkitLstmSequence")
     });
 
 template <typename T>
-class LstmSequenceOp : public OpKernel {
+class LstmSequenceOp : public FormKernel<LstmForm> {
  public:
-  explicit LstmSequenceOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, form_.Read(ctx));
-  }
+  using FormKernel::FormKernel;
   void Compute(OpKernelContext* ctx) override {
     const Tensor &xp = ctx->input(0), &h0 = ctx->input(1), &c0 = ctx->input(2),
                  &kernel = ctx->input(3), &peephole = ctx->input(4);
@@ -323,9 +333,6 @@ class LstmSequenceOp : public OpKernel {
       });
     }
   }
-
- private:
-  LstmForm form_;
 };
 
 REGISTER_OP("SeqkitLstmSequenceGrad")
@@ -351,11 +358,9 @@ REGISTER_OP("SeqkitLstmSequenceGrad")
     });
 
 template <typename T>
-class LstmSequenceGradOp : public OpKernel {
+class LstmSequenceGradOp : public FormKernel<LstmForm> {
  public:
-  explicit LstmSequenceGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, form_.Read(ctx));
-  }
+  using FormKernel::FormKernel;
   void Compute(OpKernelContext* ctx) override {
     const Tensor &xp = ctx->input(3), &h0 = ctx->input(4), &c0 = ctx->input(5),
                  &kernel = ctx->input(6), &peephole = ctx->input(7);
@@ -451,12 +456,20 @@ class LstmSequenceGradOp : public OpKernel {
     GemmPrevT(ctx, s, Data<T>(h0), Data<T>(ctx->input(8)), dz_all, G * n, G * n, T(0),
               Data<T>(dkernel), G * n);
   }
-
- private:
-  LstmForm form_;
 };
 
 // The Elman RNN: h_t = act(xp_t + h_{t-1} W_h), act tanh or relu.
+struct RnnForm {
+  bool relu;  // else tanh
+
+  Status Read(OpKernelConstruction* ctx) {
+    std::string activation;
+    TF_RETURN_IF_ERROR(ctx->GetAttr("activation", &activation));
+    relu = activation == "relu";
+    return OkStatus();
+  }
+};
+
 REGISTER_OP("SeqkitRnnSequence")
     .Input("xp: T")      // (time, batch, units)
     .Input("h0: T")
@@ -467,18 +480,16 @@ REGISTER_OP("SeqkitRnnSequence")
     .SetShapeFn([](InferenceContext* c) { return SameShapes(c, 0, 1); });
 
 template <typename T>
-class RnnSequenceOp : public OpKernel {
+class RnnSequenceOp : public FormKernel<RnnForm> {
  public:
-  explicit RnnSequenceOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("activation", &activation_));
-  }
+  using FormKernel::FormKernel;
   void Compute(OpKernelContext* ctx) override {
     const Tensor &xp = ctx->input(0), &h0 = ctx->input(1), &kernel = ctx->input(2);
     Sizes s;
     OP_REQUIRES_OK(ctx, ReadSizes("SeqkitRnnSequence", xp, h0, 1, 1, kernel, &s));
     Tensor* hs;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, xp.shape(), &hs));
-    const bool relu = activation_ == "relu";
+    const bool relu = form_.relu;
     for (int64_t t = 0; t < s.time; ++t) {
       const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
       T* h = Data<T>(hs) + t * s.step;
@@ -490,9 +501,6 @@ class RnnSequenceOp : public OpKernel {
       });
     }
   }
-
- private:
-  std::string activation_;
 };
 
 REGISTER_OP("SeqkitRnnSequenceGrad")
@@ -514,11 +522,9 @@ REGISTER_OP("SeqkitRnnSequenceGrad")
     });
 
 template <typename T>
-class RnnSequenceGradOp : public OpKernel {
+class RnnSequenceGradOp : public FormKernel<RnnForm> {
  public:
-  explicit RnnSequenceGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("activation", &activation_));
-  }
+  using FormKernel::FormKernel;
   void Compute(OpKernelContext* ctx) override {
     const Tensor &hs = ctx->input(4), &h0 = ctx->input(2), &kernel = ctx->input(3);
     Sizes s;
@@ -533,7 +539,7 @@ class RnnSequenceGradOp : public OpKernel {
     Tensor transposed;
     OP_REQUIRES_OK(ctx, Transposed<T>(ctx, kernel, &transposed));
     const T* wt = Data<T>(transposed);
-    const bool relu = activation_ == "relu";
+    const bool relu = form_.relu;
     T* dh = Data<T>(dh0);
     std::copy_n(Data<T>(ctx->input(1)), s.step, dh);
     for (int64_t t = s.time - 1; t >= 0; --t) {
@@ -552,9 +558,6 @@ class RnnSequenceGradOp : public OpKernel {
     GemmPrevT(ctx, s, Data<T>(h0), Data<T>(hs), Data<T>(dxp), s.n, s.n, T(0),
               Data<T>(dkernel), s.n);
   }
-
- private:
-  std::string activation_;
 };
 
 // The GRU with the reset gate after the matmul (Keras' default, cuDNN's form):
@@ -737,11 +740,9 @@ REGISTER_OP("SeqkitResetSequence")
     });
 
 template <typename T>
-class ResetSequenceOp : public OpKernel {
+class ResetSequenceOp : public FormKernel<ResetForm> {
  public:
-  explicit ResetSequenceOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, form_.Read(ctx));
-  }
+  using FormKernel::FormKernel;
   void Compute(OpKernelContext* ctx) override {
     const Tensor &xp = ctx->input(0), &h0 = ctx->input(1), &kernel = ctx->input(2);
     const ResetForm& F = form_;
@@ -802,9 +803,6 @@ class ResetSequenceOp : public OpKernel {
       });
     }
   }
-
- private:
-  ResetForm form_;
 };
 
 REGISTER_OP("SeqkitResetSequenceGrad")
@@ -828,11 +826,9 @@ REGISTER_OP("SeqkitResetSequenceGrad")
     });
 
 template <typename T>
-class ResetSequenceGradOp : public OpKernel {
+class ResetSequenceGradOp : public FormKernel<ResetForm> {
  public:
-  explicit ResetSequenceGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, form_.Read(ctx));
-  }
+  using FormKernel::FormKernel;
   void Compute(OpKernelContext* ctx) override {
     const Tensor &hs = ctx->input(4), &h0 = ctx->input(2), &kernel = ctx->input(3),
                  &acts = ctx->input(5), &rhs = ctx->input(6);
@@ -930,9 +926,6 @@ class ResetSequenceGradOp : public OpKernel {
     Gemm(ctx, true, false, n, n, s.time * s.rows, Data<T>(rhs), n, dx + 2 * n, 3 * n, T(0),
          dw + F.ch * n, ldw);
   }
-
- private:
-  ResetForm form_;
 };
 
 REGISTER_OP("SeqkitLinearScan")
