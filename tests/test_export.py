@@ -29,6 +29,7 @@ from seqkit.export import (
     resolve_run,
 )
 from seqkit.generate import Sampler, load_sampler
+from tests.cells.util import FAMILY_REPRESENTATIVES, only_in_slow_beyond
 
 VOCAB = CharVocab.from_text("ROMEO.\nJULIET: abcdefgh, ijk; lmnop? qrs!\n")
 PROMPTS = ["ROMEO.", "", "zß😀\x00\x07 ab", "a" * 300]
@@ -85,7 +86,9 @@ VARIANTS = {cell: dict(depth=1 + i % 2, embedding_dim=None if i % 3 else 6,
             for i, cell in enumerate(sorted(CELLS))}
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+# `make test` exports one cell per family file (their variants still cover depth 1 and 2,
+# an embedding, and no / residual / highway connections); every cell runs with -m slow.
+@pytest.mark.parametrize("cell", only_in_slow_beyond(FAMILY_REPRESENTATIVES))
 def test_every_cell_exports_signatures_equal_to_keras_and_the_sampler(cell, tmp_path):
     model = make_run(tmp_path / "run", cell, **VARIANTS[cell])
     version = export_run(tmp_path / "run", tmp_path / "saved_models", name="lm")

@@ -6,17 +6,16 @@ import pytest
 import tensorflow as tf
 
 from seqkit.cells import CELLS, get_cell
-from tests.cells.util import built_cell, random_weights
+from tests.cells.util import (
+    FAMILY_REPRESENTATIVES,
+    built_cell,
+    only_in_slow_beyond,
+    random_weights,
+)
 
 ALL = sorted(CELLS)
 # One cell per family file runs in `make test`; the rest of a slow test's cells run with -m slow.
-FAMILY_REPRESENTATIVES = {"vanilla", "lstm", "lstm_fgr", "gru", "gru_cho", "mut1", "mingru"}
-# The costliest test (Bidirectional + stack + XLA + mixed precision) runs on fewer still.
-COMPOSITION_REPRESENTATIVES = {"lstm", "gru", "mut1", "mingru"}
-ALL_SLOW_BEYOND_FAMILIES = [
-    name if name in FAMILY_REPRESENTATIVES else pytest.param(name, marks=pytest.mark.slow)
-    for name in ALL
-]
+ALL_SLOW_BEYOND_FAMILIES = only_in_slow_beyond(FAMILY_REPRESENTATIVES)
 
 
 def test_registry_names_match_design():
@@ -170,9 +169,8 @@ def test_vanilla_dropout_mask_is_shared_across_steps():
         np.testing.assert_array_equal(out[:, t], out[:, 0])
 
 
-@pytest.mark.parametrize("name", [
-    name if name in COMPOSITION_REPRESENTATIVES else pytest.param(name, marks=pytest.mark.slow)
-    for name in ALL])
+# The costliest test (Bidirectional + stack + XLA + mixed precision) runs on fewer still.
+@pytest.mark.parametrize("name", only_in_slow_beyond({"lstm", "gru", "mut1", "mingru"}))
 def test_bidirectional_stacked_jit_and_mixed_precision(name):
     rng = np.random.default_rng(11)
     xs = rng.standard_normal((4, 6, 3)).astype("float32")

@@ -1,6 +1,16 @@
 import keras
+import pytest
 
-from seqkit.cells import get_cell
+from seqkit.cells import CELLS, get_cell
+
+# One cell per family file: what `make test` runs of the costliest per-cell tests.
+FAMILY_REPRESENTATIVES = {"vanilla", "lstm", "lstm_fgr", "gru", "gru_cho", "mut1", "mingru"}
+
+
+def only_in_slow_beyond(kept):
+    """Every registered cell as a parameter, those not in ``kept`` marked slow (-m slow)."""
+    return [name if name in kept else pytest.param(name, marks=pytest.mark.slow)
+            for name in sorted(CELLS)]
 
 
 def random_weights(cell, rng, scale=0.5):
