@@ -1,5 +1,6 @@
 """seqkit's fused CPU kernels (seqkit/kernels): same values and gradients as the TF paths."""
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -193,16 +194,66 @@ def test_linear_scan_kernel_equals_the_tensorflow_scan(dtype):
         np.testing.assert_allclose(ours, theirs, **TOLERANCE[dtype])
 
 
+def _parallel_layer(name, units, seed, dtype="float64"):
+    layer = ParallelRNN(get_cell(name, units, dtype=dtype), return_state=True, dtype=dtype)
+    layer.build((None, None, 5))
+    layer.cell.assign_named_weights(random_weights(layer.cell, np.random.default_rng(seed)))
+    return layer
+
+
 @pytest.mark.parametrize("name", ["mingru", "minlstm"])
-def test_parallel_cells_on_the_scan_kernel_equal_the_tensorflow_scan(name):
-    xs = _normal((3, 40, 5), 14)
-    layer = ParallelRNN(get_cell(name, 6, dtype="float64"), return_state=True, dtype="float64")
-    layer.build(xs.shape)
-    layer.cell.assign_named_weights(random_weights(layer.cell, np.random.default_rng(15)))
-    h0 = [_normal((3, 6), 16)]
+@pytest.mark.parametrize("units, scale", [(6, 1.0), (300, 1.0), (7, 40.0)])
+def test_parallel_cells_on_their_kernel_equal_the_tensorflow_scan(name, units, scale):
+    """Gates and scan in one op (SeqkitMinimalScan): 300 units span a full and a partial
+    block of the op's rows; scale 40 saturates every gate."""
+    xs = _normal((3, 40, 5), 14, scale=scale)
+    layer = _parallel_layer(name, units, 15)
+    for h0 in (None, [_normal((3, units), 16)]):
+        for ours, theirs in zip(_run(layer, xs, h0), _run(layer, xs, h0, fused=False)):
+            np.testing.assert_allclose(ours, theirs, **TOLERANCE["float64"])
+    assert _ops_in(lambda x: layer(x, training=True), xs) == {"SeqkitMinimalScan"}
+
+
+@pytest.mark.parametrize("name", ["mingru", "minlstm"])
+def test_parallel_cells_in_float32_on_their_kernel(name):
+    xs = _normal((4, 33, 5), 20, "float32", scale=3.0)
+    layer = _parallel_layer(name, 9, 21, "float32")
+    h0 = [_normal((4, 9), 22, "float32")]
     for ours, theirs in zip(_run(layer, xs, h0), _run(layer, xs, h0, fused=False)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mingru", "minlstm"])
+def test_masked_parallel_cells_run_the_scan_kernel(name):
+    xs = _normal((3, 12, 5), 23)
+    mask = tf.constant(np.random.default_rng(24).uniform(size=(3, 12)) > 0.3)
+    layer = _parallel_layer(name, 6, 25)
+    h0 = [_normal((3, 6), 26)]
+
+    def run(fused):
+        with tf.GradientTape() as tape:
+            tape.watch([xs, *h0])
+            with contextlib.nullcontext() if fused else kernels.disabled():
+                outputs = layer(xs, initial_state=h0, mask=mask, training=True)
+            loss = sum(tf.reduce_sum(tf.sin(o) * (k + 1)) for k, o in enumerate(outputs))
+        return [*outputs, *tape.gradient(loss, [xs, *h0, *layer.trainable_variables])]
+
+    for ours, theirs in zip(run(True), run(False)):
         np.testing.assert_allclose(ours, theirs, **TOLERANCE["float64"])
-    assert "SeqkitLinearScan" in _ops_in(lambda x: layer(x, training=True), xs)
+    assert _ops_in(lambda x: layer(x, mask=mask, training=True), xs) == {"SeqkitLinearScan"}
+
+
+def test_a_cell_with_other_coefficients_keeps_the_tensorflow_scan():
+    class Halved(CELLS["mingru"]):
+        def coefficients(self, xp):
+            a, b = super().coefficients(xp)
+            return a, b / 2
+
+    cell = Halved(4)
+    assert cell.fused_scan() is None
+    layer = ParallelRNN(cell)
+    xs = _normal((2, 6, 3), 27, "float32")
+    assert "SeqkitMinimalScan" not in _ops_in(lambda x: layer(x, training=True), xs)
 
 
 def test_inference_and_xla_graphs_hold_no_seqkit_op():
@@ -218,11 +269,13 @@ def test_inference_and_xla_graphs_hold_no_seqkit_op():
     assert np.isfinite(history.history["loss"]).all()
 
 
-def test_a_training_step_on_the_kernels_lowers_the_loss():
+@pytest.mark.parametrize("name", ["lstm", "mingru"])
+def test_a_training_step_on_the_kernels_lowers_the_loss(name):
     keras.utils.set_random_seed(0)
     xs, ys = _normal((16, 20, 3), 18, "float32"), _normal((16, 1), 19, "float32")
-    model = keras.Sequential([keras.Input((20, 3)), RNN(get_cell("lstm", 16)),
-                              keras.layers.Dense(1)])
+    layer = (ParallelRNN(get_cell(name, 16), return_sequences=False) if name == "mingru"
+             else RNN(get_cell(name, 16)))
+    model = keras.Sequential([keras.Input((20, 3)), layer, keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
     first = model.evaluate(xs, ys, verbose=0)
     model.fit(xs, ys, epochs=5, verbose=0)
@@ -247,6 +300,16 @@ def test_bad_shapes_name_what_was_received():
         library.seqkit_rnn_sequence(tf.zeros((0, 2, 3)), tf.zeros((2, 3)), tf.zeros((3, 3)))
     with pytest.raises(tf.errors.InvalidArgumentError, match="inner dimensions differ"):
         library.seqkit_mat_mul(tf.zeros((2, 3)), tf.zeros((4, 5)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\(2, time, 9\), received \[2,4,4\]"):
+        library.seqkit_minimal_scan(tf.zeros((2, 4, 4)), tf.zeros((9,)), tf.zeros((2, 3)),
+                                    cell="minlstm")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"bias .*received \[5\]"):
+        library.seqkit_minimal_scan(tf.zeros((2, 4, 6)), tf.zeros((5,)), tf.zeros((2, 3)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"dh .*received \[2,4,2\]"):
+        library.seqkit_minimal_scan_grad(tf.zeros((2, 4, 2)), tf.zeros((2, 4, 6)),
+                                         tf.zeros((6,)), tf.zeros((2, 3)), tf.zeros((2, 4, 3)))
+    with pytest.raises(ValueError, match=r"no cell 'gru'.*minlstm"):
+        kernels.minimal_scan(tf.zeros((2, 4, 6)), tf.zeros((6,)), tf.zeros((2, 3)), "gru")
     with pytest.raises(ValueError, match=r"no cell 'gru'.*mut1"):
         kernels.reset_sequence(tf.zeros((4, 2, 9)), tf.zeros((2, 3)), tf.zeros((3, 9)), "gru")
 

@@ -11,7 +11,12 @@ candidate ``h̃ = g(x W_xh + b_h)`` with ``g(a) = a + 0.5 if a ≥ 0 else σ(a)`
   ``f' = f / (f + i)``, ``i' = i / (f + i)``, ``h_t = f' ⊙ h_{t−1} + i' ⊙ h̃``.
 
 A cell runs step by step in ``keras.layers.RNN`` (generation, streaming) and
-all steps at once through ``cell.scan`` / ``ParallelRNN`` (training).
+all steps at once through ``cell.scan`` / ``ParallelRNN`` (training). Training steps on
+CPU run the gates and the scan as one op, ``seqkit.kernels.minimal_scan`` (a sequential
+pass over time, parallel over batch × units: on a CPU that is the whole parallelism
+there is), or ``SeqkitLinearScan`` after the coefficients when there is a mask; the
+scan below is the path everywhere else (GPU, XLA, inference, export). All give the same
+values and gradients (``tests/test_kernels.py``).
 
 The scan is exact: a prefix scan of the pairs ``(a_t, b_t)`` under
 ``(a, b) ∘ (a', b') = (a a', a' b + b')`` in groups of 16 steps (O(T) work,
@@ -36,6 +41,8 @@ groups of 16, linear combine (this one)    30 ms     4.0e-7
 """
 
 from __future__ import annotations
+
+import functools
 
 import keras
 from keras import ops
@@ -142,6 +149,16 @@ class MinimalCell(RecurrentCell):
     def coefficients(self, xp):
         raise NotImplementedError
 
+    def fused_scan(self):
+        """``run(x W_x, b, h0) -> h`` on ``kernels.minimal_scan`` when this cell computes its
+        registered equations (``coefficients`` and ``project`` not overridden), else None."""
+        for name in kernels.MINIMAL_CELLS:
+            owner = CELLS[name]
+            if (isinstance(self, owner) and type(self).coefficients is owner.coefficients
+                    and type(self).project is owner.project):
+                return functools.partial(kernels.minimal_scan, cell=name)
+        return None
+
     def recur(self, xp, states, h_rec):
         a, b = self.coefficients(xp)
         return [a * states[0] + b]
@@ -170,6 +187,15 @@ class MinimalCell(RecurrentCell):
             ones = ops.ones_like(inputs[:, :1])
             inputs = inputs * keras.random.dropout(ones, self.dropout, seed=self.seed_generator)
         dtype = "float64" if self.compute_dtype == "float64" else "float32"
+        fused = self.fused_scan() if mask is None and kernels.usable(dtype, training) else None
+        if fused is not None:  # the bias, the gates and the scan in one op, same values
+            if isinstance(initial_state, (list, tuple)):
+                (initial_state,) = initial_state
+            h0 = (ops.zeros((ops.shape(inputs)[0], self.units), dtype) if initial_state is None
+                  else ops.cast(initial_state, dtype))
+            h = fused(ops.cast(ops.matmul(inputs, self.kernel), dtype),
+                      ops.cast(self.bias, dtype), h0)
+            return ops.cast(h, self.compute_dtype), [ops.cast(h[:, -1], self.compute_dtype)]
         a, b = self.coefficients(ops.cast(self.project(inputs), dtype))
         if mask is not None:
             mask = ops.cast(mask, "bool")[:, :, None]

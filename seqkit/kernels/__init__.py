@@ -9,8 +9,10 @@ threads, with OpenBLAS (``scipy-openblas32``) for the GEMMs:
   and ``SeqkitRnnSequence`` (``vanilla``). Each step is its GEMM(s) then one fused
   element-wise pass; the backward op runs the steps in reverse and forms ``∂L/∂W_h``
   as one product over all steps;
-* ``SeqkitLinearScan`` / ``SeqkitLinearScanGrad``: ``h_t = a_t ⊙ h_{t−1} + b_t``
-  along the time axis and its reverse-scan gradient (``mingru``/``minlstm``);
+* ``SeqkitMinimalScan`` / ``SeqkitMinimalScanGrad``: ``mingru``/``minlstm`` over whole
+  sequences, gates and the scan ``h_t = a_t ⊙ h_{t−1} + b_t`` in one pass, and the
+  reverse scan of its gradient; ``SeqkitLinearScan`` / ``SeqkitLinearScanGrad``: the
+  scan alone, for masked sequences;
 * ``SeqkitMatMul``: ``op(a) op(b)``, the recurrent matmul of a cell that has no
   whole-sequence op (``lstm_fgr``, other activations) inside ``seqkit.layers.RNN``'s
   training loop (``gemm_scope``).
@@ -54,7 +56,7 @@ def compile_command(output):
 
     compiler = shlex.split(os.environ.get("CXX", "g++"))
     blas = scipy_openblas32.get_lib_dir()
-    return [*compiler, "-shared", "-fPIC", "-O3", "-march=native", "-w", str(SOURCE),
+    return [*compiler, "-shared", "-fPIC", "-O3", "-march=native", "-DNDEBUG", "-w", str(SOURCE),
             "-o", str(output), *tf.sysconfig.get_compile_flags(),
             f"-I{scipy_openblas32.get_include_dir()}", *tf.sysconfig.get_link_flags(),
             f"-L{blas}", f"-l{scipy_openblas32.get_library()}", f"-Wl,-rpath,{blas}"]
@@ -244,6 +246,48 @@ def linear_scan(a, b):
         return h, grad
 
     return scan(a, b)
+
+
+MINIMAL_CELLS = ("mingru", "minlstm")
+
+
+def minimal_scan(xp, bias, h0, cell):
+    """All steps of ``mingru`` or ``minlstm`` at once, gates and scan in one op.
+
+    The coefficients ``a_t, b_t`` of ``h_t = a_t ⊙ h_{t−1} + b_t`` are formed from
+    ``xp`` as the op runs (equations in ``seqkit.cells.minimal``) and never stored;
+    the gradient op forms them again on its reverse scan.
+
+    Args:
+        xp: ``x W_x``, batch-major ``(batch, time, gates · units)``: the columns of
+            ``z, h`` (mingru) or ``f, i, h`` (minlstm), float32 or float64, time ≥ 1.
+        bias: ``b``, ``(gates · units,)``; the op adds it as it forms the gates (one
+            pass over ``xp`` fewer each way).
+        h0: ``(batch, units)``, any sign.
+        cell: ``"mingru"`` or ``"minlstm"``.
+
+    Returns:
+        ``h``, ``(batch, time, units)``.
+
+    Example:
+        >>> h = minimal_scan(x @ cell.kernel, cell.bias, tf.zeros((batch, units)), "mingru")
+    """
+    import tensorflow as tf
+
+    if cell not in MINIMAL_CELLS:
+        raise ValueError(f"minimal_scan has no cell {cell!r}; valid: {list(MINIMAL_CELLS)}.")
+    ops = library()
+
+    @tf.custom_gradient
+    def run(xp, bias, h0):
+        h = ops.seqkit_minimal_scan(xp, bias, h0, cell=cell)
+
+        def grad(dh):
+            return ops.seqkit_minimal_scan_grad(dh, xp, bias, h0, h, cell=cell)
+
+        return h, grad
+
+    return run(xp, tf.convert_to_tensor(bias), h0)
 
 
 def _zeros_for_none(grads, like):

@@ -1030,6 +1030,214 @@ class LinearScanGradOp : public OpKernel {
   }
 };
 
+// ---------------------------------------------------------------------------------------
+// mingru and minlstm (Feng et al. 2024) over whole sequences, batch-major: their gates
+// read x only, so each step is h_t = a_t h_{t-1} + b_t with a, b from xp_t alone.
+//   mingru:  xp = [k_z, k_h];       a = σ(-k_z), b = σ(k_z) g(k_h)
+//   minlstm: xp = [k_f, k_i, k_h];  d = softplus(-k_i) - softplus(-k_f),
+//                                   a = σ(d), b = σ(-d) g(k_h)
+// with g(k) = k + 0.5 for k ≥ 0, else σ(k). The coefficients are formed in registers
+// and never stored: the forward op writes h only, the backward op forms them again.
+
+// Units per row of work: wide enough that each step reads long runs of memory.
+constexpr int64_t kMinimalBlock = 256;
+
+struct MinimalForm {
+  bool lstm;  // else mingru
+  int gates;
+
+  Status Read(OpKernelConstruction* ctx) {
+    std::string cell;
+    TF_RETURN_IF_ERROR(ctx->GetAttr("cell", &cell));
+    lstm = cell == "minlstm";
+    gates = lstm ? 3 : 2;
+    return OkStatus();
+  }
+};
+
+#define SEQKIT_MINIMAL_ATTRS                      \
+  Attr("cell: {'mingru', 'minlstm'} = 'mingru'")  \
+      .Attr("T: {float, double}")
+
+REGISTER_OP("SeqkitMinimalScan")
+    .Input("xp: T")    // (batch, time, gates units): x W_x
+    .Input("bias: T")  // (gates units,): b, added as the op forms the gates
+    .Input("h0: T")    // (batch, units)
+    .Output("h: T")  // (batch, time, units)
+    .SEQKIT_MINIMAL_ATTRS
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, c->MakeShape({c->Dim(c->input(0), 0), c->Dim(c->input(0), 1),
+                                     c->Dim(c->input(2), 1)}));
+      return OkStatus();
+    });
+
+REGISTER_OP("SeqkitMinimalScanGrad")
+    .Input("dh: T")  // (batch, time, units): gradient of every h_t
+    .Input("xp: T")
+    .Input("bias: T")
+    .Input("h0: T")
+    .Input("h: T")   // the forward output
+    .Output("dxp: T")
+    .Output("dbias: T")
+    .Output("dh0: T")
+    .SEQKIT_MINIMAL_ATTRS
+    .SetShapeFn([](InferenceContext* c) {
+      for (int k = 0; k < 3; ++k) c->set_output(k, c->input(1 + k));  // xp, bias, h0
+      return OkStatus();
+    });
+
+// One block of units at one step: the coefficient a, s = 1 - a (σ(k_z) or σ(-d)),
+// g(k_h) and, for the gradient, g'(k_h) and (minlstm) σ(-k_f), σ(-k_i). Each σ pair
+// comes from one exp(-|k|), so that both are exact to rounding however far k saturates.
+template <typename T>
+struct MinimalStep {
+  using Block = Eigen::Array<T, Eigen::Dynamic, 1, 0, kMinimalBlock, 1>;
+  Block a, s, g, dg, sf, si;
+
+  // σ(k) and σ(-k).
+  template <typename K>
+  static void Sigmoids(const K& k, Block* up, Block* down) {
+    const Block e = (-k.abs()).exp(), big = (T(1) + e).inverse(), small = e * big;
+    *up = (k >= T(0)).select(big, small);
+    *down = (k >= T(0)).select(small, big);
+  }
+
+  // x, bias: the step's x W_x row and the bias at the block's first unit (gate blocks
+  // n apart); w: the block's width.
+  void Form(const MinimalForm& F, const T* x, const T* bias, int64_t n, int64_t w,
+            bool slope) {
+    auto k = [&](int gate) { return ConstVec<T>(x + gate * n, w) + ConstVec<T>(bias + gate * n, w); };
+    if (F.lstm) {  // d = log σ(k_f) - log σ(k_i), log σ(k) = min(k, 0) - log1p(exp(-|k|))
+      const Block kf = k(0), ki = k(1);
+      const Block ef = (-kf.abs()).exp(), ei = (-ki.abs()).exp();
+      const Block d = (kf.min(T(0)) - ef.log1p()) - (ki.min(T(0)) - ei.log1p());
+      Sigmoids(d, &a, &s);
+      if (slope) {
+        sf = (kf >= T(0)).select(ef, T(1)) / (T(1) + ef);
+        si = (ki >= T(0)).select(ei, T(1)) / (T(1) + ei);
+      }
+    } else {
+      Sigmoids(k(0), &s, &a);
+    }
+    const Block kh = k(F.gates - 1);
+    const Block eh = kh.min(T(0)).exp(), sig = eh / (T(1) + eh);  // σ(k_h) where k_h < 0
+    g = (kh >= T(0)).select(kh + T(0.5), sig);
+    if (slope) dg = (kh >= T(0)).select(Block::Ones(w), sig * (T(1) - sig));
+  }
+};
+
+// Checks xp (batch, time, gates units) and bias against h0 (batch, units); reads the sizes.
+Status MinimalSizes(const char* op, const MinimalForm& F, const Tensor& xp, const Tensor& bias,
+                    const Tensor& h0, int64_t* batch, int64_t* time, int64_t* n) {
+  if (h0.dims() != 2) {
+    return errors::InvalidArgument(op, ": h0 must be (batch, units), received ",
+                                   h0.shape().DebugString());
+  }
+  *batch = h0.dim_size(0);
+  *n = h0.dim_size(1);
+  if (xp.dims() != 3 || xp.dim_size(0) != *batch || xp.dim_size(2) != F.gates * *n ||
+      xp.dim_size(1) < 1) {
+    return errors::InvalidArgument(op, ": xp must be (batch, time >= 1, ", F.gates,
+                                   " units) = (", *batch, ", time, ", F.gates * *n,
+                                   "), received ", xp.shape().DebugString());
+  }
+  *time = xp.dim_size(1);
+  return CheckShapes(op, {{"bias", &bias, TensorShape({F.gates * *n})}});
+}
+
+template <typename T>
+class MinimalScanOp : public FormKernel<MinimalForm> {
+ public:
+  using FormKernel::FormKernel;
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor &xp = ctx->input(0), &bias = ctx->input(1), &h0 = ctx->input(2);
+    int64_t batch, time, n;
+    OP_REQUIRES_OK(ctx,
+                   MinimalSizes("SeqkitMinimalScan", form_, xp, bias, h0, &batch, &time, &n));
+    Tensor* h;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({batch, time, n}), &h));
+    const int64_t blocks = (n + kMinimalBlock - 1) / kMinimalBlock, G = form_.gates;
+    const T *x_ = Data<T>(xp), *bias_ = Data<T>(bias), *h0_ = Data<T>(h0);
+    T* h_ = Data<T>(h);
+    ForRows(ctx, batch * blocks, 40 * time * kMinimalBlock, [&](int64_t begin, int64_t end) {
+      MinimalStep<T> step;
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t b = r / blocks, j0 = (r % blocks) * kMinimalBlock;
+        const int64_t w = std::min(kMinimalBlock, n - j0);
+        const T* prev = h0_ + b * n + j0;
+        for (int64_t t = 0; t < time; ++t) {
+          step.Form(form_, x_ + (b * time + t) * G * n + j0, bias_ + j0, n, w, false);
+          T* out = h_ + (b * time + t) * n + j0;
+          Vec<T>(out, w) = step.a * ConstVec<T>(prev, w) + step.s * step.g;
+          prev = out;
+        }
+      }
+    });
+  }
+};
+
+template <typename T>
+class MinimalScanGradOp : public FormKernel<MinimalForm> {
+ public:
+  using FormKernel::FormKernel;
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor &dh = ctx->input(0), &xp = ctx->input(1), &bias = ctx->input(2),
+                 &h0 = ctx->input(3), &h = ctx->input(4);
+    int64_t batch, time, n;
+    OP_REQUIRES_OK(ctx, MinimalSizes("SeqkitMinimalScanGrad", form_, xp, bias, h0, &batch,
+                                     &time, &n));
+    const TensorShape seq({batch, time, n});
+    OP_REQUIRES_OK(ctx, CheckShapes("SeqkitMinimalScanGrad", {{"dh", &dh, seq}, {"h", &h, seq}}));
+    Tensor *dxp, *dbias, *dh0, by_batch;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, xp.shape(), &dxp));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, bias.shape(), &dbias));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, h0.shape(), &dh0));
+    const int64_t blocks = (n + kMinimalBlock - 1) / kMinimalBlock, G = form_.gates;
+    // ∂L/∂b summed over time per sequence (rows of one sequence own disjoint columns)
+    OP_REQUIRES_OK(ctx, ctx->allocate_temp(DataTypeToEnum<T>::value,
+                                           TensorShape({batch, G * n}), &by_batch));
+    const T *x_ = Data<T>(xp), *bias_ = Data<T>(bias), *h0_ = Data<T>(h0), *h_ = Data<T>(h),
+            *dh_ = Data<T>(dh);
+    T *dx_ = Data<T>(dxp), *dh0_ = Data<T>(dh0), *db_ = Data<T>(&by_batch);
+    Vec<T>(db_, batch * G * n).setZero();
+    ForRows(ctx, batch * blocks, 80 * time * kMinimalBlock, [&](int64_t begin, int64_t end) {
+      using Block = typename MinimalStep<T>::Block;
+      MinimalStep<T> step;
+      Block delta, carry;  // carry = a_{t+1} δ_{t+1}
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t b = r / blocks, j0 = (r % blocks) * kMinimalBlock;
+        const int64_t w = std::min(kMinimalBlock, n - j0);
+        carry.setZero(w);
+        for (int64_t t = time - 1; t >= 0; --t) {
+          const int64_t row = b * time + t;
+          const T* x = x_ + row * G * n + j0;
+          step.Form(form_, x, bias_ + j0, n, w, true);
+          delta = ConstVec<T>(dh_ + row * n + j0, w) + carry;
+          ConstVec<T> prev(t ? h_ + (row - 1) * n + j0 : h0_ + b * n + j0, w);
+          T* d = dx_ + row * G * n + j0;
+          // ∂L/∂a = δ h_{t-1}, ∂L/∂b = δ; through a = σ(∓k), b = s g:
+          const Block da_minus_dbg = delta * (prev - step.g);
+          if (form_.lstm) {  // dd = a s (∂L/∂a - g ∂L/∂b); ∂d/∂k_f = σ(-k_f), ∂d/∂k_i = -σ(-k_i)
+            const Block dd = step.a * step.s * da_minus_dbg;
+            Vec<T>(d, w) = dd * step.sf;
+            Vec<T>(d + n, w) = -dd * step.si;
+          } else {  // ∂a/∂k_z = -a s, ∂b/∂k_z = a s g
+            Vec<T>(d, w) = -step.a * step.s * da_minus_dbg;
+          }
+          Vec<T>(d + (G - 1) * n, w) = delta * step.s * step.dg;
+          for (int k = 0; k < G; ++k) {
+            Vec<T>(db_ + b * G * n + k * n + j0, w) += ConstVec<T>(d + k * n, w);
+          }
+          carry = step.a * delta;
+        }
+        Vec<T>(dh0_ + b * n + j0, w) = carry;
+      }
+    });
+    Eigen::Map<Eigen::Array<T, Eigen::Dynamic, Eigen::Dynamic>> sums(db_, G * n, batch);
+    Vec<T>(Data<T>(dbias), G * n) = sums.rowwise().sum();
+  }
+};
+
 #define REGISTER_ONE(NAME, KERNEL, T) \
   REGISTER_KERNEL_BUILDER(Name(NAME).Device(DEVICE_CPU).TypeConstraint<T>("T"), KERNEL<T>);
 #define REGISTER(T)                                                      \
@@ -1043,7 +1251,9 @@ class LinearScanGradOp : public OpKernel {
   REGISTER_ONE("SeqkitResetSequence", ResetSequenceOp, T)                \
   REGISTER_ONE("SeqkitResetSequenceGrad", ResetSequenceGradOp, T)        \
   REGISTER_ONE("SeqkitLinearScan", LinearScanOp, T)                      \
-  REGISTER_ONE("SeqkitLinearScanGrad", LinearScanGradOp, T)
+  REGISTER_ONE("SeqkitLinearScanGrad", LinearScanGradOp, T)            \
+  REGISTER_ONE("SeqkitMinimalScan", MinimalScanOp, T)                    \
+  REGISTER_ONE("SeqkitMinimalScanGrad", MinimalScanGradOp, T)
 REGISTER(float)
 REGISTER(double)
 #undef REGISTER
