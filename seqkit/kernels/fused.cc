@@ -9,6 +9,7 @@
 #include "tensorflow/core/util/work_sharder.h"
 
 #include <algorithm>
+#include <cstring>
 #include <initializer_list>
 #include <string>
 
@@ -70,6 +71,137 @@ void Gemm(OpKernelContext* ctx, bool ta, bool tb, int m, int n, int k, const T* 
     }
   });
 }
+
+// The per-step products of the sequence ops: C = A B (+ C), with B (a recurrent kernel or a
+// block of it, K x N) packed once per op into panels of kNr columns, K x kNr contiguous,
+// and A (the step's h or δz, a few rows) read in place. A register-blocked kernel of
+// kMr rows x kNr columns runs the whole K; the panels are spread over the intra-op
+// threads. Packing W_h once, instead of inside every GEMM call as a BLAS must, is what
+// makes the small products of a recurrence fast.
+#if defined(__AVX512F__)
+constexpr int kSimdBytes = 64, kMr = 8;
+#elif defined(__AVX__)
+constexpr int kSimdBytes = 32, kMr = 6;
+#else
+constexpr int kSimdBytes = 16, kMr = 4;
+#endif
+
+template <typename T>
+struct Simd;
+template <>
+struct Simd<float> {
+  typedef float V __attribute__((vector_size(kSimdBytes)));
+};
+template <>
+struct Simd<double> {
+  typedef double V __attribute__((vector_size(kSimdBytes)));
+};
+
+template <typename T>
+class Packed {
+ public:
+  static constexpr int kW = kSimdBytes / sizeof(T), kNr = 2 * kW;
+
+  // Packs B = b[0, k) x [0, n), row stride ldb.
+  Status Pack(OpKernelContext* ctx, const T* b, int64_t ldb, int64_t k, int64_t n) {
+    return Fill(ctx, k, n, [&](int64_t i, int64_t j) { return b[i * ldb + j]; });
+  }
+  // Packs B = b^T for b[0, n) x [0, k), row stride ldb: the product dz W^T of a backward
+  // step with b a block of columns of W.
+  Status PackTransposed(OpKernelContext* ctx, const T* b, int64_t ldb, int64_t k, int64_t n) {
+    return Fill(ctx, k, n, [&](int64_t i, int64_t j) { return b[j * ldb + i]; });
+  }
+
+  // C[0, m) x [0, n) = A B + beta C, A with row stride lda, beta 0 or 1.
+  void Multiply(OpKernelContext* ctx, int64_t m, const T* a, int64_t lda, T beta, T* c,
+                int64_t ldc) const {
+    const T* packed = data_.flat<T>().data();
+    ForRows(ctx, panels_, 2 * m * k_ * kNr, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        const T* panel = packed + p * k_ * kNr;
+        const int64_t j0 = p * kNr;
+        const int width = int(std::min<int64_t>(kNr, n_ - j0));
+        int64_t r = 0;
+        for (; r + kMr <= m; r += kMr) Block<kMr>(a + r * lda, lda, panel, width, beta, c + r * ldc + j0, ldc);
+        const T* ar = a + r * lda;
+        T* cr = c + r * ldc + j0;
+        switch (m - r) {  // the last rows
+          case 1: Block<1>(ar, lda, panel, width, beta, cr, ldc); break;
+          case 2: Block<2>(ar, lda, panel, width, beta, cr, ldc); break;
+          case 3: Block<3>(ar, lda, panel, width, beta, cr, ldc); break;
+          case 4: Block<4>(ar, lda, panel, width, beta, cr, ldc); break;
+          case 5: Block<5>(ar, lda, panel, width, beta, cr, ldc); break;
+          case 6: Block<6>(ar, lda, panel, width, beta, cr, ldc); break;
+          case 7: Block<7>(ar, lda, panel, width, beta, cr, ldc); break;
+          default: break;
+        }
+      }
+    });
+  }
+
+ private:
+  using V = typename Simd<T>::V;
+
+  template <typename At>
+  Status Fill(OpKernelContext* ctx, int64_t k, int64_t n, At at) {
+    k_ = k;
+    n_ = n;
+    panels_ = (n + kNr - 1) / kNr;
+    TF_RETURN_IF_ERROR(ctx->allocate_temp(DataTypeToEnum<T>::value,
+                                          TensorShape({panels_ * k * kNr}), &data_));
+    T* out = data_.flat<T>().data();
+    ForRows(ctx, panels_, 4 * k * kNr, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        for (int64_t i = 0; i < k; ++i) {
+          T* dst = out + (p * k + i) * kNr;
+          for (int64_t j = 0; j < kNr; ++j) dst[j] = p * kNr + j < n ? at(i, p * kNr + j) : T(0);
+        }
+      }
+    });
+    return OkStatus();
+  }
+
+  // R rows of C, one panel: 2R vector accumulators over the whole K.
+  template <int R>
+  void Block(const T* a, int64_t lda, const T* panel, int width, T beta, T* c,
+             int64_t ldc) const {
+    V acc[R][2];
+    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = V{};
+    for (int64_t i = 0; i < k_; ++i) {
+      V b0, b1;
+      std::memcpy(&b0, panel + i * kNr, sizeof(V));
+      std::memcpy(&b1, panel + i * kNr + kW, sizeof(V));
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const T x = a[r * lda + i];
+        acc[r][0] += x * b0;
+        acc[r][1] += x * b1;
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      T* row = c + r * ldc;
+      if (width == kNr) {
+        if (beta != T(0)) {
+          V c0, c1;
+          std::memcpy(&c0, row, sizeof(V));
+          std::memcpy(&c1, row + kW, sizeof(V));
+          acc[r][0] += c0;
+          acc[r][1] += c1;
+        }
+        std::memcpy(row, &acc[r][0], sizeof(V));
+        std::memcpy(row + kW, &acc[r][1], sizeof(V));
+      } else {
+        T sum[kNr];
+        std::memcpy(sum, &acc[r][0], sizeof(V));
+        std::memcpy(sum + kW, &acc[r][1], sizeof(V));
+        for (int j = 0; j < width; ++j) row[j] = beta != T(0) ? row[j] + sum[j] : sum[j];
+      }
+    }
+  }
+
+  int64_t k_ = 0, n_ = 0, panels_ = 0;
+  Tensor data_;
+};
 
 REGISTER_OP("SeqkitMatMul")
     .Input("a: T")
@@ -190,19 +322,6 @@ T* Data(Tensor* t) { return t->flat<T>().data(); }
 template <typename T>
 const T* Data(const Tensor& t) { return t.flat<T>().data(); }
 
-// W_h^T, (columns units, units) row-major, so that the backward ops' per-step product
-// dh_{t-1} = dz W_h^T is a plain GEMM, which OpenBLAS runs faster than a transposed one.
-template <typename T>
-Status Transposed(OpKernelContext* ctx, const Tensor& kernel, Tensor* out) {
-  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const int64_t rows = kernel.dim_size(0), cols = kernel.dim_size(1);
-  TF_RETURN_IF_ERROR(
-      ctx->allocate_temp(DataTypeToEnum<T>::value, TensorShape({cols, rows}), out));
-  Eigen::Map<Matrix>(Data<T>(out), cols, rows) =
-      Eigen::Map<const Matrix>(Data<T>(kernel), rows, cols).transpose();
-  return OkStatus();
-}
-
 // An op kernel whose attributes are read once, at construction, into a Form.
 template <typename Form>
 class FormKernel : public OpKernel {
@@ -286,7 +405,8 @@ class LstmSequenceOp : public FormKernel<LstmForm> {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({s.time, s.rows, s.n}), &cs));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, xp.shape(), &acts));
     const int64_t n = s.n;
-    const T* w = Data<T>(kernel);
+    Packed<T> w;
+    OP_REQUIRES_OK(ctx, w.Pack(ctx, Data<T>(kernel), G * n, n, G * n));
     const T* p = Data<T>(peephole);
     const LstmForm& F = form_;
     for (int64_t t = 0; t < s.time; ++t) {
@@ -294,7 +414,7 @@ class LstmSequenceOp : public FormKernel<LstmForm> {
       const T* c_prev = t ? Data<T>(cs) + (t - 1) * s.step : Data<T>(c0);
       T* z = Data<T>(acts) + t * G * s.step;
       std::copy_n(Data<T>(xp) + t * G * s.step, G * s.step, z);
-      Gemm(ctx, false, false, s.rows, G * n, n, h_prev, n, w, G * n, T(1), z, G * n);
+      w.Multiply(ctx, s.rows, h_prev, n, T(1), z, G * n);
       T* h_ = Data<T>(hs) + t * s.step;
       T* c_ = Data<T>(cs) + t * s.step;
       ForRows(ctx, s.rows, 60 * n, [&](int64_t begin, int64_t end) {
@@ -382,10 +502,9 @@ class LstmSequenceGradOp : public FormKernel<LstmForm> {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, h0.shape(), &dh0));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, c0.shape(), &dc0));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(3, kernel.shape(), &dkernel));
-    Tensor transposed;
-    OP_REQUIRES_OK(ctx, Transposed<T>(ctx, kernel, &transposed));
-    const T* wt = Data<T>(transposed);
     const int64_t n = s.n;
+    Packed<T> wt;  // W_h^T
+    OP_REQUIRES_OK(ctx, wt.PackTransposed(ctx, Data<T>(kernel), G * n, G * n, n));
     T* dh = Data<T>(dh0);  // the carried gradients live in the outputs
     T* dc = Data<T>(dc0);
     std::copy_n(Data<T>(ctx->input(1)), s.step, dh);
@@ -451,7 +570,7 @@ class LstmSequenceGradOp : public FormKernel<LstmForm> {
         }
       });
       // dh_{t-1} = dz_t W_h^T
-      Gemm(ctx, false, false, s.rows, n, G * n, dz, G * n, wt, n, T(0), dh, n);
+      wt.Multiply(ctx, s.rows, dz, G * n, T(0), dh, n);
     }
     GemmPrevT(ctx, s, Data<T>(h0), Data<T>(ctx->input(8)), dz_all, G * n, G * n, T(0),
               Data<T>(dkernel), G * n);
@@ -490,11 +609,13 @@ class RnnSequenceOp : public FormKernel<RnnForm> {
     Tensor* hs;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, xp.shape(), &hs));
     const bool relu = form_.relu;
+    Packed<T> w;
+    OP_REQUIRES_OK(ctx, w.Pack(ctx, Data<T>(kernel), s.n, s.n, s.n));
     for (int64_t t = 0; t < s.time; ++t) {
       const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
       T* h = Data<T>(hs) + t * s.step;
       std::copy_n(Data<T>(xp) + t * s.step, s.step, h);
-      Gemm(ctx, false, false, s.rows, s.n, s.n, h_prev, s.n, Data<T>(kernel), s.n, T(1), h, s.n);
+      w.Multiply(ctx, s.rows, h_prev, s.n, T(1), h, s.n);
       ForRows(ctx, s.rows, 20 * s.n, [&](int64_t begin, int64_t end) {
         Vec<T> v(h + begin * s.n, (end - begin) * s.n);
         if (relu) v = v.max(T(0)); else v = v.tanh();
@@ -536,9 +657,8 @@ class RnnSequenceGradOp : public FormKernel<RnnForm> {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, hs.shape(), &dxp));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, h0.shape(), &dh0));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, kernel.shape(), &dkernel));
-    Tensor transposed;
-    OP_REQUIRES_OK(ctx, Transposed<T>(ctx, kernel, &transposed));
-    const T* wt = Data<T>(transposed);
+    Packed<T> wt;  // W_h^T
+    OP_REQUIRES_OK(ctx, wt.PackTransposed(ctx, Data<T>(kernel), s.n, s.n, s.n));
     const bool relu = form_.relu;
     T* dh = Data<T>(dh0);
     std::copy_n(Data<T>(ctx->input(1)), s.step, dh);
@@ -553,7 +673,7 @@ class RnnSequenceGradOp : public FormKernel<RnnForm> {
         d = ConstVec<T>(dh_t + at, count) + ConstVec<T>(dh + at, count);
         if (relu) d *= (hv > T(0)).template cast<T>(); else d *= T(1) - hv * hv;
       });
-      Gemm(ctx, false, false, s.rows, s.n, s.n, dz, s.n, wt, s.n, T(0), dh, s.n);
+      wt.Multiply(ctx, s.rows, dz, s.n, T(0), dh, s.n);
     }
     GemmPrevT(ctx, s, Data<T>(h0), Data<T>(hs), Data<T>(dxp), s.n, s.n, T(0),
               Data<T>(dkernel), s.n);
@@ -595,10 +715,11 @@ class GruSequenceOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->allocate_temp(DataTypeToEnum<T>::value,
                                            TensorShape({s.rows, 3 * n}), &g));
     const T* b = Data<T>(rbias);
+    Packed<T> w;
+    OP_REQUIRES_OK(ctx, w.Pack(ctx, Data<T>(kernel), 3 * n, n, 3 * n));
     for (int64_t t = 0; t < s.time; ++t) {
       const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
-      Gemm(ctx, false, false, s.rows, 3 * n, n, h_prev, n, Data<T>(kernel), 3 * n, T(0),
-           Data<T>(&g), 3 * n);
+      w.Multiply(ctx, s.rows, h_prev, n, T(0), Data<T>(&g), 3 * n);
       const T* x_t = Data<T>(xp) + t * 3 * s.step;
       T* a_t = Data<T>(acts) + t * 4 * s.step;
       T* h_t = Data<T>(hs) + t * s.step;
@@ -662,9 +783,8 @@ class GruSequenceGradOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(1, wide, &dg));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, h0.shape(), &dh0));
     OP_REQUIRES_OK(ctx, ctx->allocate_output(3, kernel.shape(), &dkernel));
-    Tensor transposed;
-    OP_REQUIRES_OK(ctx, Transposed<T>(ctx, kernel, &transposed));
-    const T* wt = Data<T>(transposed);
+    Packed<T> wt;  // W_h^T
+    OP_REQUIRES_OK(ctx, wt.PackTransposed(ctx, Data<T>(kernel), 3 * n, 3 * n, n));
     T* dh = Data<T>(dh0);
     std::copy_n(Data<T>(ctx->input(1)), s.step, dh);
     for (int64_t t = s.time - 1; t >= 0; --t) {
@@ -690,7 +810,7 @@ class GruSequenceGradOp : public OpKernel {
           carry = dh_r * z;
         }
       });
-      Gemm(ctx, false, false, s.rows, n, 3 * n, dg_t, 3 * n, wt, n, T(1), dh, n);
+      wt.Multiply(ctx, s.rows, dg_t, 3 * n, T(1), dh, n);
     }
     GemmPrevT(ctx, s, Data<T>(h0), Data<T>(hs), Data<T>(dg), 3 * n, 3 * n, T(0),
               Data<T>(dkernel), 3 * n);
@@ -760,20 +880,30 @@ class ResetSequenceOp : public FormKernel<ResetForm> {
                                            TensorShape({s.rows, n}), &g2));
     const T* w = Data<T>(kernel);
     T *g1_ = Data<T>(&g1), *g2_ = Data<T>(&g2);
+    // The blocks of W_h the steps multiply by: [W_hz W_hr] together where z reads h, else
+    // W_hz (on tanh h, mut3) and W_hr apart; W_hh.
+    const bool together = F.cz == 0 && !F.tanh_z;
+    Packed<T> w_zr, w_z, w_r, w_h;
+    if (together) {
+      OP_REQUIRES_OK(ctx, w_zr.Pack(ctx, w, ldw, n, 2 * n));
+    } else {
+      if (F.tanh_z) OP_REQUIRES_OK(ctx, w_z.Pack(ctx, w, ldw, n, n));
+      OP_REQUIRES_OK(ctx, w_r.Pack(ctx, w + F.cr * n, ldw, n, n));
+    }
+    OP_REQUIRES_OK(ctx, w_h.Pack(ctx, w + F.ch * n, ldw, n, n));
     for (int64_t t = 0; t < s.time; ++t) {
       const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
-      if (F.cz == 0 && !F.tanh_z) {  // z and r from one product
-        Gemm(ctx, false, false, s.rows, 2 * n, n, h_prev, n, w, ldw, T(0), g1_, 2 * n);
+      if (together) {  // z and r from one product
+        w_zr.Multiply(ctx, s.rows, h_prev, n, T(0), g1_, 2 * n);
       } else {
         if (F.tanh_z) {
           ForRows(ctx, s.rows, 20 * n, [&](int64_t begin, int64_t end) {
             const int64_t count = (end - begin) * n;
             Vec<T>(g2_ + begin * n, count) = ConstVec<T>(h_prev + begin * n, count).tanh();
           });
-          Gemm(ctx, false, false, s.rows, n, n, g2_, n, w, ldw, T(0), g1_, 2 * n);
+          w_z.Multiply(ctx, s.rows, g2_, n, T(0), g1_, 2 * n);
         }
-        Gemm(ctx, false, false, s.rows, n, n, h_prev, n, w + F.cr * n, ldw, T(0), g1_ + n,
-             2 * n);
+        w_r.Multiply(ctx, s.rows, h_prev, n, T(0), g1_ + n, 2 * n);
       }
       const T* x_t = Data<T>(xp) + t * 3 * s.step;
       T* a_t = Data<T>(acts) + t * 3 * s.step;
@@ -789,7 +919,7 @@ class ResetSequenceOp : public FormKernel<ResetForm> {
           Vec<T>(rh_t + r * n, n) = rg * ConstVec<T>(h_prev + r * n, n);
         }
       });
-      Gemm(ctx, false, false, s.rows, n, n, rh_t, n, w + F.ch * n, ldw, T(0), g2_, n);
+      w_h.Multiply(ctx, s.rows, rh_t, n, T(0), g2_, n);
       T* h_t = Data<T>(hs) + t * s.step;
       ForRows(ctx, s.rows, 40 * n, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
@@ -848,9 +978,17 @@ class ResetSequenceGradOp : public FormKernel<ResetForm> {
     OP_REQUIRES_OK(ctx, ctx->allocate_output(2, kernel.shape(), &dkernel));
     OP_REQUIRES_OK(ctx, ctx->allocate_temp(DataTypeToEnum<T>::value,
                                            TensorShape({s.rows, n}), &drh));
-    Tensor transposed;
-    OP_REQUIRES_OK(ctx, Transposed<T>(ctx, kernel, &transposed));
-    const T* wt = Data<T>(transposed);
+    // Transposed blocks of W_h, as in the forward op.
+    const T* w = Data<T>(kernel);
+    const bool together = F.cz == 0 && !F.tanh_z;
+    Packed<T> wt_zr, wt_z, wt_r, wt_h;
+    if (together) {
+      OP_REQUIRES_OK(ctx, wt_zr.PackTransposed(ctx, w, ldw, 2 * n, n));
+    } else {
+      if (F.tanh_z) OP_REQUIRES_OK(ctx, wt_z.PackTransposed(ctx, w, ldw, n, n));
+      OP_REQUIRES_OK(ctx, wt_r.PackTransposed(ctx, w + F.cr * n, ldw, n, n));
+    }
+    OP_REQUIRES_OK(ctx, wt_h.PackTransposed(ctx, w + F.ch * n, ldw, n, n));
     T *dh = Data<T>(dh0), *drh_ = Data<T>(&drh);
     std::copy_n(Data<T>(ctx->input(1)), s.step, dh);
     for (int64_t t = s.time - 1; t >= 0; --t) {
@@ -879,8 +1017,7 @@ class ResetSequenceGradOp : public FormKernel<ResetForm> {
         }
       });
       // d(r ⊙ h) = dz_h W_hh^T
-      Gemm(ctx, false, false, s.rows, n, n, dx_t + 2 * n, 3 * n, wt + F.ch * n * n, n, T(0), drh_,
-           n);
+      wt_h.Multiply(ctx, s.rows, dx_t + 2 * n, 3 * n, T(0), drh_, n);
       ForRows(ctx, s.rows, 20 * n, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
           ConstVec<T> rg(a_t + r * 3 * n + n, n), d(drh_ + r * n, n);
@@ -889,12 +1026,12 @@ class ResetSequenceGradOp : public FormKernel<ResetForm> {
         }
       });
       // dh_{t-1} += [dz_z, dz_r] W_h[z, r]^T (dz_z through tanh(h) for mut3; none for mut1)
-      if (F.cz == 0 && !F.tanh_z) {
-        Gemm(ctx, false, false, s.rows, n, 2 * n, dx_t, 3 * n, wt, n, T(1), dh, n);
+      if (together) {
+        wt_zr.Multiply(ctx, s.rows, dx_t, 3 * n, T(1), dh, n);
       } else {
-        Gemm(ctx, false, false, s.rows, n, n, dx_t + n, 3 * n, wt + F.cr * n * n, n, T(1), dh, n);
+        wt_r.Multiply(ctx, s.rows, dx_t + n, 3 * n, T(1), dh, n);
         if (F.tanh_z) {
-          Gemm(ctx, false, false, s.rows, n, n, dx_t, 3 * n, wt, n, T(0), drh_, n);
+          wt_z.Multiply(ctx, s.rows, dx_t, 3 * n, T(0), drh_, n);
           ForRows(ctx, s.rows, 20 * n, [&](int64_t begin, int64_t end) {
             const int64_t at = begin * n, count = (end - begin) * n;
             Vec<T>(dh + at, count) +=
@@ -905,7 +1042,7 @@ class ResetSequenceGradOp : public FormKernel<ResetForm> {
     }
     T* dw = Data<T>(dkernel);
     const T* dx = Data<T>(dxp);
-    if (F.cz == 0 && !F.tanh_z) {
+    if (together) {
       GemmPrevT(ctx, s, Data<T>(h0), Data<T>(hs), dx, 3 * n, 2 * n, T(0), dw, ldw);
     } else {
       GemmPrevT(ctx, s, Data<T>(h0), Data<T>(hs), dx + n, 3 * n, n, T(0), dw + F.cr * n, ldw);
