@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 
 import keras
 import numpy as np
@@ -115,6 +116,45 @@ def test_every_cell_on_its_kernel_equals_the_tensorflow_loop(name, go_backwards)
     states = [_normal((3, 6), 20 + k) for k in range(len(layer.cell.state_size))]
     _assert_fused_equals_tensorflow(layer, xs, states)
     assert KERNEL_OF[name] in _ops_in(lambda x: layer(x, training=True), xs)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "gru_cho", "mut3", "vanilla"])
+def test_batches_split_over_threads_give_the_same_values(name):
+    """41 rows: whole register blocks of the step product and a remainder, on two or more
+    threads, each running the whole sequence for its rows; widths past one panel."""
+    xs = _normal((41, 4, 5), 30)
+    layer = _layer(name, 37, 5)
+    states = [_normal((41, 37), 31 + k) for k in range(len(layer.cell.state_size))]
+    _assert_fused_equals_tensorflow(layer, xs, states)
+
+
+
+def test_results_do_not_depend_on_the_number_of_threads():
+    """Bitwise: each thread runs the whole sequence for its rows, and a row's sums run in
+    one order whichever thread runs it; one intra-op thread gives the same bytes."""
+    code = textwrap.dedent("""
+        import hashlib, sys
+        import numpy as np, tensorflow as tf
+        if int(sys.argv[1]):
+            tf.config.threading.set_intra_op_parallelism_threads(int(sys.argv[1]))
+        from seqkit import kernels
+        rng, n = np.random.default_rng(32), 37
+        xp, h0, c0, w = (tf.constant(rng.normal(size=shape) * scale, "float32") for shape, scale
+                         in (((6, 41, 4 * n), 1), ((41, n), 1), ((41, n), 1), ((n, 4 * n), 0.2)))
+        with tf.GradientTape() as tape:
+            tape.watch([xp, h0, c0, w])
+            h_all, h, c = kernels.lstm_sequence(xp, h0, c0, w)
+            loss = tf.reduce_sum(tf.sin(h_all)) + tf.reduce_sum(c)
+        out = [h_all, c, *tape.gradient(loss, [xp, h0, c0, w])]
+        print(hashlib.sha256(b"".join(x.numpy().tobytes() for x in out)).hexdigest())
+        """)
+    digests = set()
+    for threads in ("1", "0"):  # one thread; TensorFlow's default (every core)
+        result = subprocess.run([sys.executable, "-c", code, threads], capture_output=True,
+                                text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        digests.add(result.stdout.split()[-1])
+    assert len(digests) == 1
 
 
 @pytest.mark.parametrize("name, kwargs", [

@@ -112,20 +112,27 @@ class Packed {
     return Fill(ctx, k, n, [&](int64_t i, int64_t j) { return b[j * ldb + i]; });
   }
 
-  // C[0, m) x [0, n) = A B + beta C, A with row stride lda, beta 0 or 1.
-  void Multiply(OpKernelContext* ctx, int64_t m, const T* a, int64_t lda, T beta, T* c,
-                int64_t ldc) const {
-    const T* packed = data_.flat<T>().data();
-    ForRows(ctx, panels_, 2 * m * k_ * kNr, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        const T* panel = packed + p * k_ * kNr;
+  // Rows [r0, r1) of C = A B + beta C on the calling thread; a and c point at row 0, with
+  // row strides lda and ldc; beta 0 or 1. Each row's sums run in one fixed order, so a
+  // row's result does not depend on which rows share the call.
+  void MultiplyRows(int64_t r0, int64_t r1, const T* a, int64_t lda, T beta, T* c,
+                    int64_t ldc) const {
+    for (int64_t p = 0; p < panels_; ++p) Panel(p, r0, r1, a, lda, beta, c, ldc);
+  }
+
+ private:
+  using V = typename Simd<T>::V;
+
+  void Panel(int64_t p, int64_t r0, int64_t r1, const T* a, int64_t lda, T beta, T* c,
+             int64_t ldc) const {
+        const T* panel = data_.flat<T>().data() + p * k_ * kNr;
         const int64_t j0 = p * kNr;
         const int width = int(std::min<int64_t>(kNr, n_ - j0));
-        int64_t r = 0;
-        for (; r + kMr <= m; r += kMr) Block<kMr>(a + r * lda, lda, panel, width, beta, c + r * ldc + j0, ldc);
+        int64_t r = r0;
+        for (; r + kMr <= r1; r += kMr) Block<kMr>(a + r * lda, lda, panel, width, beta, c + r * ldc + j0, ldc);
         const T* ar = a + r * lda;
         T* cr = c + r * ldc + j0;
-        switch (m - r) {  // the last rows
+        switch (r1 - r) {  // the last rows
           case 1: Block<1>(ar, lda, panel, width, beta, cr, ldc); break;
           case 2: Block<2>(ar, lda, panel, width, beta, cr, ldc); break;
           case 3: Block<3>(ar, lda, panel, width, beta, cr, ldc); break;
@@ -135,12 +142,7 @@ class Packed {
           case 7: Block<7>(ar, lda, panel, width, beta, cr, ldc); break;
           default: break;
         }
-      }
-    });
   }
-
- private:
-  using V = typename Simd<T>::V;
 
   template <typename At>
   Status Fill(OpKernelContext* ctx, int64_t k, int64_t n, At at) {
@@ -202,6 +204,27 @@ class Packed {
   int64_t k_ = 0, n_ = 0, panels_ = 0;
   Tensor data_;
 };
+
+// Runs fn(begin, end) over the batch rows [0, rows), one contiguous range per intra-op
+// thread, each a multiple of kMr rows. A sequence op's rows are independent at every step
+// (row r's h_t needs row r's h_{t-1} only), so each thread runs the whole sequence for its
+// rows, with no synchronisation between steps.
+template <typename Fn>
+void ForBatchRows(OpKernelContext* ctx, int64_t rows, Fn fn) {
+  auto* workers = ctx->device()->tensorflow_cpu_worker_threads();
+  const int64_t groups = (rows + kMr - 1) / kMr;
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(workers->num_threads, groups));
+  if (threads == 1) return fn(0, rows);
+  const int64_t block = (groups + threads - 1) / threads * kMr;
+  workers->workers->ParallelFor(rows, tsl::thread::ThreadPool::SchedulingParams::Fixed(block),
+                                [&](int64_t begin, int64_t end) { fn(begin, end); });
+}
+
+// fn(begin, end) on the calling thread: a step's element-wise pass over the caller's rows.
+template <typename Fn>
+inline void Rows(int64_t begin, int64_t end, Fn fn) {
+  fn(begin, end);
+}
 
 REGISTER_OP("SeqkitMatMul")
     .Input("a: T")
@@ -409,15 +432,16 @@ class LstmSequenceOp : public FormKernel<LstmForm> {
     OP_REQUIRES_OK(ctx, w.Pack(ctx, Data<T>(kernel), G * n, n, G * n));
     const T* p = Data<T>(peephole);
     const LstmForm& F = form_;
+    ForBatchRows(ctx, s.rows, [&](int64_t b0, int64_t b1) {
     for (int64_t t = 0; t < s.time; ++t) {
       const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
       const T* c_prev = t ? Data<T>(cs) + (t - 1) * s.step : Data<T>(c0);
       T* z = Data<T>(acts) + t * G * s.step;
-      std::copy_n(Data<T>(xp) + t * G * s.step, G * s.step, z);
-      w.Multiply(ctx, s.rows, h_prev, n, T(1), z, G * n);
+      std::copy_n(Data<T>(xp) + t * G * s.step + b0 * G * n, (b1 - b0) * G * n, z + b0 * G * n);
+      w.MultiplyRows(b0, b1, h_prev, n, T(1), z, G * n);
       T* h_ = Data<T>(hs) + t * s.step;
       T* c_ = Data<T>(cs) + t * s.step;
-      ForRows(ctx, s.rows, 60 * n, [&](int64_t begin, int64_t end) {
+      Rows(b0, b1, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
           T* a = z + r * G * n;
           ConstVec<T> cp(c_prev + r * n, n);
@@ -452,6 +476,7 @@ class LstmSequenceOp : public FormKernel<LstmForm> {
         }
       });
     }
+    });
   }
 };
 
@@ -515,13 +540,14 @@ class LstmSequenceGradOp : public FormKernel<LstmForm> {
     const T* acts = Data<T>(ctx->input(10));
     T* dz_all = Data<T>(dxp);
     const LstmForm& F = form_;
+    ForBatchRows(ctx, s.rows, [&](int64_t b0, int64_t b1) {
     for (int64_t t = s.time - 1; t >= 0; --t) {
       const T* c_prev = t ? cs + (t - 1) * s.step : Data<T>(c0);
       const T* a_t = acts + t * G * s.step;
       const T* c_t = cs + t * s.step;
       const T* dh_t = dhs + t * s.step;
       T* dz = dz_all + t * G * s.step;
-      ForRows(ctx, s.rows, 60 * n, [&](int64_t begin, int64_t end) {
+      Rows(b0, b1, [&](int64_t begin, int64_t end) {
         Eigen::Array<T, Eigen::Dynamic, 1> out(n), dh_r(n), dc_r(n);
         for (int64_t r = begin; r < end; ++r) {
           const T* a = a_t + r * G * n;
@@ -570,8 +596,9 @@ class LstmSequenceGradOp : public FormKernel<LstmForm> {
         }
       });
       // dh_{t-1} = dz_t W_h^T
-      wt.Multiply(ctx, s.rows, dz, G * n, T(0), dh, n);
+      wt.MultiplyRows(b0, b1, dz, G * n, T(0), dh, n);
     }
+    });
     GemmPrevT(ctx, s, Data<T>(h0), Data<T>(ctx->input(8)), dz_all, G * n, G * n, T(0),
               Data<T>(dkernel), G * n);
   }
@@ -611,16 +638,18 @@ class RnnSequenceOp : public FormKernel<RnnForm> {
     const bool relu = form_.relu;
     Packed<T> w;
     OP_REQUIRES_OK(ctx, w.Pack(ctx, Data<T>(kernel), s.n, s.n, s.n));
+    ForBatchRows(ctx, s.rows, [&](int64_t b0, int64_t b1) {
     for (int64_t t = 0; t < s.time; ++t) {
       const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
       T* h = Data<T>(hs) + t * s.step;
-      std::copy_n(Data<T>(xp) + t * s.step, s.step, h);
-      w.Multiply(ctx, s.rows, h_prev, s.n, T(1), h, s.n);
-      ForRows(ctx, s.rows, 20 * s.n, [&](int64_t begin, int64_t end) {
+      std::copy_n(Data<T>(xp) + t * s.step + b0 * s.n, (b1 - b0) * s.n, h + b0 * s.n);
+      w.MultiplyRows(b0, b1, h_prev, s.n, T(1), h, s.n);
+      Rows(b0, b1, [&](int64_t begin, int64_t end) {
         Vec<T> v(h + begin * s.n, (end - begin) * s.n);
         if (relu) v = v.max(T(0)); else v = v.tanh();
       });
     }
+    });
   }
 };
 
@@ -662,19 +691,21 @@ class RnnSequenceGradOp : public FormKernel<RnnForm> {
     const bool relu = form_.relu;
     T* dh = Data<T>(dh0);
     std::copy_n(Data<T>(ctx->input(1)), s.step, dh);
+    ForBatchRows(ctx, s.rows, [&](int64_t b0, int64_t b1) {
     for (int64_t t = s.time - 1; t >= 0; --t) {
       T* dz = Data<T>(dxp) + t * s.step;
       const T* h = Data<T>(hs) + t * s.step;
       const T* dh_t = Data<T>(ctx->input(0)) + t * s.step;
-      ForRows(ctx, s.rows, 10 * s.n, [&](int64_t begin, int64_t end) {
+      Rows(b0, b1, [&](int64_t begin, int64_t end) {
         const int64_t at = begin * s.n, count = (end - begin) * s.n;
         ConstVec<T> hv(h + at, count);
         Vec<T> d(dz + at, count);
         d = ConstVec<T>(dh_t + at, count) + ConstVec<T>(dh + at, count);
         if (relu) d *= (hv > T(0)).template cast<T>(); else d *= T(1) - hv * hv;
       });
-      wt.Multiply(ctx, s.rows, dz, s.n, T(0), dh, s.n);
+      wt.MultiplyRows(b0, b1, dz, s.n, T(0), dh, s.n);
     }
+    });
     GemmPrevT(ctx, s, Data<T>(h0), Data<T>(hs), Data<T>(dxp), s.n, s.n, T(0),
               Data<T>(dkernel), s.n);
   }
@@ -717,13 +748,14 @@ class GruSequenceOp : public OpKernel {
     const T* b = Data<T>(rbias);
     Packed<T> w;
     OP_REQUIRES_OK(ctx, w.Pack(ctx, Data<T>(kernel), 3 * n, n, 3 * n));
+    ForBatchRows(ctx, s.rows, [&](int64_t b0, int64_t b1) {
     for (int64_t t = 0; t < s.time; ++t) {
       const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
-      w.Multiply(ctx, s.rows, h_prev, n, T(0), Data<T>(&g), 3 * n);
+      w.MultiplyRows(b0, b1, h_prev, n, T(0), Data<T>(&g), 3 * n);
       const T* x_t = Data<T>(xp) + t * 3 * s.step;
       T* a_t = Data<T>(acts) + t * 4 * s.step;
       T* h_t = Data<T>(hs) + t * s.step;
-      ForRows(ctx, s.rows, 60 * n, [&](int64_t begin, int64_t end) {
+      Rows(b0, b1, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
           const T* x = x_t + r * 3 * n;
           const T* gr = Data<T>(&g) + r * 3 * n;
@@ -738,6 +770,7 @@ class GruSequenceOp : public OpKernel {
         }
       });
     }
+    });
   }
 };
 
@@ -787,13 +820,14 @@ class GruSequenceGradOp : public OpKernel {
     OP_REQUIRES_OK(ctx, wt.PackTransposed(ctx, Data<T>(kernel), 3 * n, 3 * n, n));
     T* dh = Data<T>(dh0);
     std::copy_n(Data<T>(ctx->input(1)), s.step, dh);
+    ForBatchRows(ctx, s.rows, [&](int64_t b0, int64_t b1) {
     for (int64_t t = s.time - 1; t >= 0; --t) {
       const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
       const T* a_t = Data<T>(ctx->input(5)) + t * 4 * s.step;
       const T* dh_t = Data<T>(ctx->input(0)) + t * s.step;
       T* dx_t = Data<T>(dxp) + t * 3 * s.step;
       T* dg_t = Data<T>(dg) + t * 3 * s.step;
-      ForRows(ctx, s.rows, 60 * n, [&](int64_t begin, int64_t end) {
+      Rows(b0, b1, [&](int64_t begin, int64_t end) {
         Eigen::Array<T, Eigen::Dynamic, 1> dh_r(n);
         for (int64_t r = begin; r < end; ++r) {
           const T* a = a_t + r * 4 * n;
@@ -810,8 +844,9 @@ class GruSequenceGradOp : public OpKernel {
           carry = dh_r * z;
         }
       });
-      wt.Multiply(ctx, s.rows, dg_t, 3 * n, T(1), dh, n);
+      wt.MultiplyRows(b0, b1, dg_t, 3 * n, T(1), dh, n);
     }
+    });
     GemmPrevT(ctx, s, Data<T>(h0), Data<T>(hs), Data<T>(dg), 3 * n, 3 * n, T(0),
               Data<T>(dkernel), 3 * n);
   }
@@ -891,24 +926,25 @@ class ResetSequenceOp : public FormKernel<ResetForm> {
       OP_REQUIRES_OK(ctx, w_r.Pack(ctx, w + F.cr * n, ldw, n, n));
     }
     OP_REQUIRES_OK(ctx, w_h.Pack(ctx, w + F.ch * n, ldw, n, n));
+    ForBatchRows(ctx, s.rows, [&](int64_t b0, int64_t b1) {
     for (int64_t t = 0; t < s.time; ++t) {
       const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
       if (together) {  // z and r from one product
-        w_zr.Multiply(ctx, s.rows, h_prev, n, T(0), g1_, 2 * n);
+        w_zr.MultiplyRows(b0, b1, h_prev, n, T(0), g1_, 2 * n);
       } else {
         if (F.tanh_z) {
-          ForRows(ctx, s.rows, 20 * n, [&](int64_t begin, int64_t end) {
+          Rows(b0, b1, [&](int64_t begin, int64_t end) {
             const int64_t count = (end - begin) * n;
             Vec<T>(g2_ + begin * n, count) = ConstVec<T>(h_prev + begin * n, count).tanh();
           });
-          w_z.Multiply(ctx, s.rows, g2_, n, T(0), g1_, 2 * n);
+          w_z.MultiplyRows(b0, b1, g2_, n, T(0), g1_, 2 * n);
         }
-        w_r.Multiply(ctx, s.rows, h_prev, n, T(0), g1_ + n, 2 * n);
+        w_r.MultiplyRows(b0, b1, h_prev, n, T(0), g1_ + n, 2 * n);
       }
       const T* x_t = Data<T>(xp) + t * 3 * s.step;
       T* a_t = Data<T>(acts) + t * 3 * s.step;
       T* rh_t = Data<T>(rhs) + t * s.step;
-      ForRows(ctx, s.rows, 40 * n, [&](int64_t begin, int64_t end) {
+      Rows(b0, b1, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
           const T *x = x_t + r * 3 * n, *gr = g1_ + r * 2 * n;
           T* a = a_t + r * 3 * n;
@@ -919,9 +955,9 @@ class ResetSequenceOp : public FormKernel<ResetForm> {
           Vec<T>(rh_t + r * n, n) = rg * ConstVec<T>(h_prev + r * n, n);
         }
       });
-      w_h.Multiply(ctx, s.rows, rh_t, n, T(0), g2_, n);
+      w_h.MultiplyRows(b0, b1, rh_t, n, T(0), g2_, n);
       T* h_t = Data<T>(hs) + t * s.step;
-      ForRows(ctx, s.rows, 40 * n, [&](int64_t begin, int64_t end) {
+      Rows(b0, b1, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
           T* a = a_t + r * 3 * n;
           ConstVec<T> z(a, n), hp(h_prev + r * n, n);
@@ -932,6 +968,7 @@ class ResetSequenceOp : public FormKernel<ResetForm> {
         }
       });
     }
+    });
   }
 };
 
@@ -991,12 +1028,13 @@ class ResetSequenceGradOp : public FormKernel<ResetForm> {
     OP_REQUIRES_OK(ctx, wt_h.PackTransposed(ctx, w + F.ch * n, ldw, n, n));
     T *dh = Data<T>(dh0), *drh_ = Data<T>(&drh);
     std::copy_n(Data<T>(ctx->input(1)), s.step, dh);
+    ForBatchRows(ctx, s.rows, [&](int64_t b0, int64_t b1) {
     for (int64_t t = s.time - 1; t >= 0; --t) {
       const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
       const T* a_t = Data<T>(acts) + t * 3 * s.step;
       const T* dh_t = Data<T>(ctx->input(0)) + t * s.step;
       T* dx_t = Data<T>(dxp) + t * 3 * s.step;
-      ForRows(ctx, s.rows, 40 * n, [&](int64_t begin, int64_t end) {
+      Rows(b0, b1, [&](int64_t begin, int64_t end) {
         Eigen::Array<T, Eigen::Dynamic, 1> dh_r(n);
         for (int64_t r = begin; r < end; ++r) {
           const T* a = a_t + r * 3 * n;
@@ -1017,8 +1055,8 @@ class ResetSequenceGradOp : public FormKernel<ResetForm> {
         }
       });
       // d(r ⊙ h) = dz_h W_hh^T
-      wt_h.Multiply(ctx, s.rows, dx_t + 2 * n, 3 * n, T(0), drh_, n);
-      ForRows(ctx, s.rows, 20 * n, [&](int64_t begin, int64_t end) {
+      wt_h.MultiplyRows(b0, b1, dx_t + 2 * n, 3 * n, T(0), drh_, n);
+      Rows(b0, b1, [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
           ConstVec<T> rg(a_t + r * 3 * n + n, n), d(drh_ + r * n, n);
           Vec<T>(dx_t + r * 3 * n + n, n) = d * ConstVec<T>(h_prev + r * n, n) * rg * (T(1) - rg);
@@ -1027,12 +1065,12 @@ class ResetSequenceGradOp : public FormKernel<ResetForm> {
       });
       // dh_{t-1} += [dz_z, dz_r] W_h[z, r]^T (dz_z through tanh(h) for mut3; none for mut1)
       if (together) {
-        wt_zr.Multiply(ctx, s.rows, dx_t, 3 * n, T(1), dh, n);
+        wt_zr.MultiplyRows(b0, b1, dx_t, 3 * n, T(1), dh, n);
       } else {
-        wt_r.Multiply(ctx, s.rows, dx_t + n, 3 * n, T(1), dh, n);
+        wt_r.MultiplyRows(b0, b1, dx_t + n, 3 * n, T(1), dh, n);
         if (F.tanh_z) {
-          wt_z.Multiply(ctx, s.rows, dx_t, 3 * n, T(0), drh_, n);
-          ForRows(ctx, s.rows, 20 * n, [&](int64_t begin, int64_t end) {
+          wt_z.MultiplyRows(b0, b1, dx_t, 3 * n, T(0), drh_, n);
+          Rows(b0, b1, [&](int64_t begin, int64_t end) {
             const int64_t at = begin * n, count = (end - begin) * n;
             Vec<T>(dh + at, count) +=
                 ConstVec<T>(drh_ + at, count) * (T(1) - ConstVec<T>(h_prev + at, count).tanh().square());
@@ -1040,6 +1078,7 @@ class ResetSequenceGradOp : public FormKernel<ResetForm> {
         }
       }
     }
+    });
     T* dw = Data<T>(dkernel);
     const T* dx = Data<T>(dxp);
     if (together) {
