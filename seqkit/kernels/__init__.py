@@ -1,14 +1,16 @@
 """Fused CPU kernels: seqkit's fast path for training every cell.
 
-``fused.cc`` holds TensorFlow ops, each one pass over memory on the op's intra-op
-threads, with OpenBLAS (``scipy-openblas32``) for the GEMMs:
+``fused.cc`` holds TensorFlow ops that run on the op's intra-op threads:
 
 * whole-sequence recurrences, forward and backward: ``SeqkitLstmSequence`` (the LSTM
   and Greff et al.'s variants but full gate recurrence), ``SeqkitGruSequence`` (``gru``),
-  ``SeqkitResetSequence`` (``gru_cho``, ``mut1``–``mut3``: a second GEMM on ``r ⊙ h``)
-  and ``SeqkitRnnSequence`` (``vanilla``). Each step is its GEMM(s) then one fused
-  element-wise pass; the backward op runs the steps in reverse and forms ``∂L/∂W_h``
-  as one product over all steps;
+  ``SeqkitResetSequence`` (``gru_cho``, ``mut1``–``mut3``: a second product on ``r ⊙ h``)
+  and ``SeqkitRnnSequence`` (``vanilla``). The batch rows are independent at every
+  step, so each thread runs the whole sequence for its rows, without synchronising
+  between steps. A step is its product(s) with ``W_h``, packed once per op for a
+  register-blocked kernel, then one fused element-wise pass; the backward op runs the
+  steps in reverse and forms ``∂L/∂W_h`` as one OpenBLAS (``scipy-openblas32``) product
+  over all steps;
 * ``SeqkitMinimalScan`` / ``SeqkitMinimalScanGrad``: ``mingru``/``minlstm`` over whole
   sequences, gates and the scan ``h_t = a_t ⊙ h_{t−1} + b_t`` in one pass, and the
   reverse scan of its gradient; ``SeqkitLinearScan`` / ``SeqkitLinearScanGrad``: the

@@ -1,6 +1,7 @@
-// seqkit's fused CPU kernels: a whole LSTM layer (forward and backward, GEMMs by
-// OpenBLAS, element-wise work fused per step) and the linear recurrence
-// h_t = a_t * h_{t-1} + b_t in one pass over memory.
+// seqkit's fused CPU kernels: whole recurrent layers, forward and backward, one op each
+// (each intra-op thread runs every step for its batch rows; the step products multiply by
+// W_h packed once per op; element-wise work fused per step), mingru/minlstm in one pass
+// over memory, and OpenBLAS products (dW over all steps, SeqkitMatMul).
 // Built by `python -m seqkit.kernels` (make install); see seqkit/kernels/__init__.py.
 #define EIGEN_USE_THREADS
 #include "tensorflow/core/framework/op.h"
