@@ -82,10 +82,10 @@ def test_fused_lstm_equals_keras_lstm_with_the_same_weights():
         np.testing.assert_allclose(mine, keras_value, rtol=1e-5, atol=1e-5)
 
 
-# The op each cell's training loop runs on (lstm_fgr: the step loop on SeqkitMatMul).
+# The op each cell's training loop runs on.
 KERNEL_OF = {
     **{name: "SeqkitLstmSequence" for name in CELLS if name.startswith("lstm")},
-    "lstm_fgr": "SeqkitMatMul", "vanilla": "SeqkitRnnSequence", "gru": "SeqkitGruSequence",
+    "lstm_fgr": "SeqkitFgrSequence", "vanilla": "SeqkitRnnSequence", "gru": "SeqkitGruSequence",
     **{name: "SeqkitResetSequence" for name in ("gru_cho", "mut1", "mut2", "mut3")},
 }
 
@@ -118,7 +118,7 @@ def test_every_cell_on_its_kernel_equals_the_tensorflow_loop(name, go_backwards)
     assert KERNEL_OF[name] in _ops_in(lambda x: layer(x, training=True), xs)
 
 
-@pytest.mark.parametrize("name", ["lstm", "gru", "gru_cho", "mut3", "vanilla"])
+@pytest.mark.parametrize("name", ["lstm", "lstm_fgr", "gru", "gru_cho", "mut3", "vanilla"])
 def test_batches_split_over_threads_give_the_same_values(name):
     """41 rows: whole register blocks of the step product and a remainder, on two or more
     threads, each running the whole sequence for its rows; widths past one panel."""
@@ -126,7 +126,6 @@ def test_batches_split_over_threads_give_the_same_values(name):
     layer = _layer(name, 37, 5)
     states = [_normal((41, 37), 31 + k) for k in range(len(layer.cell.state_size))]
     _assert_fused_equals_tensorflow(layer, xs, states)
-
 
 
 def test_results_do_not_depend_on_the_number_of_threads():

@@ -139,26 +139,46 @@ class LSTMCell(RecurrentCell):
     def fused_recurrence(self):
         """All steps in one op (``seqkit.kernels.lstm_sequence``), or ``None``.
 
-        The LSTM and every variant but full gate recurrence (``lstm_fgr``) have one,
-        with σ gates and tanh. The returned ``run(xp, [h_0, c_0])`` gives
+        The LSTM and every variant have one (``lstm_fgr`` its own,
+        ``kernels.fgr_sequence``), with σ gates and tanh. The returned ``run(xp, [h_0, c_0])`` gives
         ``(h_all, [h_T, c_T])``, ``xp`` and ``h_all`` time-major.
         """
-        if self.gate_recurrence or not self.steps_as(LSTMCell):
+        if not self.steps_as(LSTMCell):
             return None
+        if self.gate_recurrence:
+            return self._fused_fgr()
         from seqkit.kernels import lstm_sequence
 
         def run(xp, states):
-            peephole = None
-            if self.peepholes:
-                peephole = ops.stack([
-                    self._views[f"p_{gate}"][0].value if gate in self.recurrent_gates
-                    else ops.zeros((self.units,), self.compute_dtype) for gate in "ifo"])
+            peephole = self._peephole_rows() if self.peepholes else None
             h_all, h, c = lstm_sequence(
                 xp, states[0], states[1], self.recurrent_kernel, peephole,
                 input_gate=self.input_gate, forget_gate=self.forget_gate,
                 output_gate=self.output_gate, input_activation=self.input_activation,
                 output_activation=self.output_activation)
             return h_all, [h, c]
+
+        return run
+
+    def _peephole_rows(self):
+        """``(3, units)``: ``p_i, p_f, p_o``, zeros for absent gates."""
+        return ops.stack([
+            self._views[f"p_{gate}"][0].value if gate in self.recurrent_gates
+            else ops.zeros((self.units,), self.compute_dtype) for gate in "ifo"])
+
+    def _fused_fgr(self):
+        """``seqkit.kernels.fgr_sequence`` for full gate recurrence with all three σ gates
+        and peepholes (``lstm_fgr``), else ``None``."""
+        if (self.recurrent_gates != ("i", "f", "o") or not self.peepholes
+                or not (self.input_activation and self.output_activation)):
+            return None
+        from seqkit.kernels import fgr_sequence
+
+        def run(xp, states):
+            h_all, h, c, q = fgr_sequence(
+                xp, states[0], states[1], ops.concatenate(states[2:], axis=-1),
+                self.recurrent_kernel, self.gate_kernel, self._peephole_rows())
+            return h_all, [h, c, *ops.split(q, 3, axis=-1)]
 
         return run
 

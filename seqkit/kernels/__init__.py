@@ -359,6 +359,58 @@ def lstm_sequence(xp, h0, c0, recurrent_kernel, peephole=None, *, input_gate=Tru
     return run(xp, h0, c0, kernel, tf.convert_to_tensor(peephole))
 
 
+def fgr_sequence(xp, h0, c0, q0, recurrent_kernel, gate_kernel, peephole):
+    """A whole layer of the full-gate-recurrence LSTM (``lstm_fgr``), time-major.
+
+    The peephole LSTM whose gates ``i, f, o`` also read ``q_{t−1} = [i, f, o]_{t−1}``
+    through ``gate_kernel`` ``W_g`` (rows: source gate, columns: target gate). One op runs
+    every step (``h W_h`` and ``q W_g`` on packed kernels, then the fused gates); its
+    gradient runs the steps backwards, carrying ``∂L/∂q`` beside ``∂L/∂h`` and ``∂L/∂c``.
+
+    Args:
+        xp: ``x W_x + b``, ``(time, batch, 4 units)`` (i, f, g, o), time ≥ 1.
+        h0, c0: ``(batch, units)``.
+        q0: ``(batch, 3 units)``: ``i, f, o`` before the first step.
+        recurrent_kernel: ``W_h``, ``(units, 4 units)``.
+        gate_kernel: ``W_g``, ``(3 units, 3 units)``.
+        peephole: ``(3, units)``: ``p_i, p_f, p_o``.
+
+    Returns:
+        ``(h_all, h_T, c_T, q_T)``.
+
+    Example:
+        >>> h_all, h, c, q = fgr_sequence(xp, h0, c0, q0, cell.recurrent_kernel,
+        ...                               cell.gate_kernel, peephole)
+    """
+    import tensorflow as tf
+
+    ops = library()
+
+    @tf.custom_gradient
+    def run(xp, h0, c0, q0, kernel, gate_kernel, peephole):
+        hs, cs, acts = ops.seqkit_fgr_sequence(xp, h0, c0, q0, kernel, gate_kernel, peephole)
+        units = tf.shape(h0)[-1]
+        q_last = tf.concat([acts[-1][:, :2 * units], acts[-1][:, 3 * units:]], axis=-1)
+
+        def grad(dhs, dh_last, dc_last, dq_last):
+            dhs, dh_last, dc_last, dq_last = _zeros_for_none(
+                (dhs, dh_last, dc_last, dq_last), (hs, h0, c0, q0))
+            dxp, dh0, dc0, dq0, dkernel, dgate = ops.seqkit_fgr_sequence_grad(
+                dhs, dh_last, dc_last, dq_last, xp, h0, c0, q0, kernel, gate_kernel, peephole,
+                hs, cs, acts)
+            dz_i, dz_f, _, dz_o = tf.split(dxp, 4, axis=-1)
+            c_prev = tf.concat([c0[None], cs[:-1]], axis=0)
+            dpeephole = tf.stack([tf.reduce_sum(dz_i * c_prev, axis=(0, 1)),
+                                  tf.reduce_sum(dz_f * c_prev, axis=(0, 1)),
+                                  tf.reduce_sum(dz_o * cs, axis=(0, 1))])
+            return dxp, dh0, dc0, dq0, dkernel, dgate, dpeephole
+
+        return (hs, hs[-1], cs[-1], q_last), grad
+
+    return run(xp, h0, c0, q0, tf.convert_to_tensor(recurrent_kernel),
+               tf.convert_to_tensor(gate_kernel), tf.convert_to_tensor(peephole))
+
+
 def rnn_sequence(xp, h0, recurrent_kernel, activation="tanh"):
     """A whole Elman layer ``h_t = act(xp_t + h_{t−1} W_h)`` over time-major input.
 

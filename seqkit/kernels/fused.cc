@@ -605,6 +605,209 @@ class LstmSequenceGradOp : public FormKernel<LstmForm> {
   }
 };
 
+// Full gate recurrence (Greff et al.'s FGR): the peephole LSTM whose gates i, f, o also
+// read all three gates' previous values q_{t-1} = [i, f, o]_{t-1} through W_g (3n, 3n;
+// rows: source gate, columns: target gate). In acts (Keras' i, f, g, o columns) the
+// gates of q are columns [0, 2n) and [3n, 4n), so each product with q, or with the
+// gradient of its targets, is two products: one on the i, f block, one on the o block.
+REGISTER_OP("SeqkitFgrSequence")
+    .Input("xp: T")           // (time, batch, 4 units)
+    .Input("h0: T")           // (batch, units)
+    .Input("c0: T")
+    .Input("q0: T")           // (batch, 3 units): i, f, o before the first step
+    .Input("kernel: T")       // (units, 4 units): W_h
+    .Input("gate_kernel: T")  // (3 units, 3 units): W_g
+    .Input("peephole: T")     // (3, units): p_i, p_f, p_o
+    .Output("hs: T")
+    .Output("cs: T")
+    .Output("acts: T")        // (time, batch, 4 units): i, f, g, o
+    .Attr("T: {float, double}")
+    .SetShapeFn([](InferenceContext* c) {
+      c->set_output(0, StateSequence(c));
+      c->set_output(1, c->output(0));
+      c->set_output(2, c->input(0));
+      return OkStatus();
+    });
+
+// Checks the inputs every FGR op shares; reads the sizes.
+Status FgrSizes(const char* op, OpKernelContext* ctx, int xp_at, Sizes* s) {
+  const Tensor &xp = ctx->input(xp_at), &h0 = ctx->input(xp_at + 1);
+  TF_RETURN_IF_ERROR(ReadSizes(op, xp, h0, 4, 4, ctx->input(xp_at + 4), s));
+  const int64_t n = s->n;
+  return CheckShapes(op, {{"c0", &ctx->input(xp_at + 2), h0.shape()},
+                          {"q0", &ctx->input(xp_at + 3), TensorShape({s->rows, 3 * n})},
+                          {"gate_kernel", &ctx->input(xp_at + 5), TensorShape({3 * n, 3 * n})},
+                          {"peephole", &ctx->input(xp_at + 6), TensorShape({3, n})}});
+}
+
+template <typename T>
+class FgrSequenceOp : public OpKernel {
+ public:
+  explicit FgrSequenceOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+  void Compute(OpKernelContext* ctx) override {
+    Sizes s;
+    OP_REQUIRES_OK(ctx, FgrSizes("SeqkitFgrSequence", ctx, 0, &s));
+    const Tensor &xp = ctx->input(0), &h0 = ctx->input(1), &c0 = ctx->input(2),
+                 &q0 = ctx->input(3);
+    const int64_t n = s.n;
+    Tensor *hs, *cs, *acts, fb;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, TensorShape({s.time, s.rows, n}), &hs));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, TensorShape({s.time, s.rows, n}), &cs));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, xp.shape(), &acts));
+    OP_REQUIRES_OK(ctx, ctx->allocate_temp(DataTypeToEnum<T>::value,
+                                           TensorShape({s.rows, 3 * n}), &fb));  // q W_g
+    Packed<T> w, wg_if, wg_o;  // W_h; the rows of W_g from i, f and from o
+    const T* wg = Data<T>(ctx->input(5));
+    OP_REQUIRES_OK(ctx, w.Pack(ctx, Data<T>(ctx->input(4)), 4 * n, n, 4 * n));
+    OP_REQUIRES_OK(ctx, wg_if.Pack(ctx, wg, 3 * n, 2 * n, 3 * n));
+    OP_REQUIRES_OK(ctx, wg_o.Pack(ctx, wg + 2 * n * 3 * n, 3 * n, n, 3 * n));
+    const T* p = Data<T>(ctx->input(6));
+    T* fb_ = Data<T>(&fb);
+    ForBatchRows(ctx, s.rows, [&](int64_t b0, int64_t b1) {
+    for (int64_t t = 0; t < s.time; ++t) {
+      const T* h_prev = t ? Data<T>(hs) + (t - 1) * s.step : Data<T>(h0);
+      const T* c_prev = t ? Data<T>(cs) + (t - 1) * s.step : Data<T>(c0);
+      // q_{t-1}: the i, f block and the o block, row stride lq
+      const T* q_if = t ? Data<T>(acts) + (t - 1) * 4 * s.step : Data<T>(q0);
+      const T* q_o = t ? q_if + 3 * n : q_if + 2 * n;
+      const int64_t lq = t ? 4 * n : 3 * n;
+      T* z = Data<T>(acts) + t * 4 * s.step;
+      std::copy_n(Data<T>(xp) + t * 4 * s.step + b0 * 4 * n, (b1 - b0) * 4 * n, z + b0 * 4 * n);
+      w.MultiplyRows(b0, b1, h_prev, n, T(1), z, 4 * n);
+      wg_if.MultiplyRows(b0, b1, q_if, lq, T(0), fb_, 3 * n);
+      wg_o.MultiplyRows(b0, b1, q_o, lq, T(1), fb_, 3 * n);
+      T* h_ = Data<T>(hs) + t * s.step;
+      T* c_ = Data<T>(cs) + t * s.step;
+      for (int64_t r = b0; r < b1; ++r) {
+        T* a = z + r * 4 * n;
+        const T* f_r = fb_ + r * 3 * n;
+        ConstVec<T> cp(c_prev + r * n, n);
+        Vec<T> i(a, n), f(a + n, n), g(a + 2 * n, n), o(a + 3 * n, n), c(c_ + r * n, n);
+        i = (i + ConstVec<T>(f_r, n) + ConstVec<T>(p, n) * cp).logistic();
+        f = (f + ConstVec<T>(f_r + n, n) + ConstVec<T>(p + n, n) * cp).logistic();
+        g = g.tanh();
+        c = f * cp + i * g;
+        o = (o + ConstVec<T>(f_r + 2 * n, n) + ConstVec<T>(p + 2 * n, n) * c).logistic();
+        Vec<T>(h_ + r * n, n) = o * c.tanh();
+      }
+    }
+    });
+  }
+};
+
+REGISTER_OP("SeqkitFgrSequenceGrad")
+    .Input("dhs: T")      // (time, batch, units)
+    .Input("dh_last: T")  // (batch, units): gradients of the final states h, c, q
+    .Input("dc_last: T")
+    .Input("dq_last: T")  // (batch, 3 units)
+    .Input("xp: T")       // forward inputs and outputs
+    .Input("h0: T")
+    .Input("c0: T")
+    .Input("q0: T")
+    .Input("kernel: T")
+    .Input("gate_kernel: T")
+    .Input("peephole: T")
+    .Input("hs: T")
+    .Input("cs: T")
+    .Input("acts: T")
+    .Output("dxp: T")     // gradient of the pre-activations (without the feedback)
+    .Output("dh0: T")
+    .Output("dc0: T")
+    .Output("dq0: T")
+    .Output("dkernel: T")
+    .Output("dgate_kernel: T")
+    .Attr("T: {float, double}")
+    .SetShapeFn([](InferenceContext* c) {
+      for (int k = 0; k < 6; ++k) c->set_output(k, c->input(4 + k));
+      return OkStatus();
+    });
+
+template <typename T>
+class FgrSequenceGradOp : public OpKernel {
+ public:
+  explicit FgrSequenceGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {}
+  void Compute(OpKernelContext* ctx) override {
+    Sizes s;
+    OP_REQUIRES_OK(ctx, FgrSizes("SeqkitFgrSequenceGrad", ctx, 4, &s));
+    const int64_t n = s.n;
+    const TensorShape seq({s.time, s.rows, n});
+    const Tensor &xp = ctx->input(4), &h0 = ctx->input(5), &q0 = ctx->input(7);
+    OP_REQUIRES_OK(ctx, CheckShapes("SeqkitFgrSequenceGrad",
+                                    {{"dhs", &ctx->input(0), seq},
+                                     {"dh_last", &ctx->input(1), h0.shape()},
+                                     {"dc_last", &ctx->input(2), h0.shape()},
+                                     {"dq_last", &ctx->input(3), q0.shape()},
+                                     {"hs", &ctx->input(11), seq},
+                                     {"cs", &ctx->input(12), seq},
+                                     {"acts", &ctx->input(13), xp.shape()}}));
+    Tensor *dxp, *dh0, *dc0, *dq0, *dkernel, *dgate;
+    for (int k = 0; k < 6; ++k) {
+      Tensor** out[] = {&dxp, &dh0, &dc0, &dq0, &dkernel, &dgate};
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(k, ctx->input(4 + k).shape(), out[k]));
+    }
+    const T* wg = Data<T>(ctx->input(9));
+    Packed<T> wt, wgt_if, wgt_o;  // W_h^T; W_g^T for the i, f targets and for the o target
+    OP_REQUIRES_OK(ctx, wt.PackTransposed(ctx, Data<T>(ctx->input(8)), 4 * n, 4 * n, n));
+    OP_REQUIRES_OK(ctx, wgt_if.PackTransposed(ctx, wg, 3 * n, 2 * n, 3 * n));
+    OP_REQUIRES_OK(ctx, wgt_o.PackTransposed(ctx, wg + 2 * n, 3 * n, n, 3 * n));
+    T *dh = Data<T>(dh0), *dc = Data<T>(dc0), *dq = Data<T>(dq0);  // carried gradients
+    std::copy_n(Data<T>(ctx->input(1)), s.step, dh);
+    std::copy_n(Data<T>(ctx->input(2)), s.step, dc);
+    std::copy_n(Data<T>(ctx->input(3)), 3 * s.step, dq);
+    const T* p = Data<T>(ctx->input(10));
+    const T *dhs = Data<T>(ctx->input(0)), *cs = Data<T>(ctx->input(12)),
+            *acts = Data<T>(ctx->input(13));
+    T* dz_all = Data<T>(dxp);
+    ForBatchRows(ctx, s.rows, [&](int64_t b0, int64_t b1) {
+    Eigen::Array<T, Eigen::Dynamic, 1> out(n), dh_r(n), dc_r(n);
+    for (int64_t t = s.time - 1; t >= 0; --t) {
+      const T* c_prev = t ? cs + (t - 1) * s.step : Data<T>(ctx->input(6));
+      const T* a_t = acts + t * 4 * s.step;
+      T* dz = dz_all + t * 4 * s.step;
+      for (int64_t r = b0; r < b1; ++r) {
+        const T* a = a_t + r * 4 * n;
+        T* d = dz + r * 4 * n;
+        ConstVec<T> i(a, n), f(a + n, n), g(a + 2 * n, n), o(a + 3 * n, n), cp(c_prev + r * n, n);
+        const T* dq_r = dq + r * 3 * n;  // ∂L/∂[i, f, o]_t through the next step's feedback
+        out = ConstVec<T>(cs + t * s.step + r * n, n).tanh();
+        dh_r = ConstVec<T>(dhs + t * s.step + r * n, n) + ConstVec<T>(dh + r * n, n);
+        Vec<T> dzi(d, n), dzf(d + n, n), dzg(d + 2 * n, n), dzo(d + 3 * n, n);
+        dzo = (dh_r * out + ConstVec<T>(dq_r + 2 * n, n)) * o * (T(1) - o);
+        dc_r = dh_r * o * (T(1) - out * out) + dzo * ConstVec<T>(p + 2 * n, n) +
+               ConstVec<T>(dc + r * n, n);
+        dzi = (dc_r * g + ConstVec<T>(dq_r, n)) * i * (T(1) - i);
+        dzf = (dc_r * cp + ConstVec<T>(dq_r + n, n)) * f * (T(1) - f);
+        dzg = dc_r * i * (T(1) - g * g);
+        Vec<T>(dc + r * n, n) = dc_r * f + dzi * ConstVec<T>(p, n) + dzf * ConstVec<T>(p + n, n);
+      }
+      // dh_{t-1} = dz_t W_h^T; dq_{t-1} = [dz_i, dz_f] W_g[:, i f]^T + dz_o W_g[:, o]^T
+      wt.MultiplyRows(b0, b1, dz, 4 * n, T(0), dh, n);
+      wgt_if.MultiplyRows(b0, b1, dz, 4 * n, T(0), dq, 3 * n);
+      wgt_o.MultiplyRows(b0, b1, dz + 3 * n, 4 * n, T(1), dq, 3 * n);
+    }
+    });
+    GemmPrevT(ctx, s, Data<T>(h0), Data<T>(ctx->input(11)), dz_all, 4 * n, 4 * n, T(0),
+              Data<T>(dkernel), 4 * n);
+    // dW_g = Σ_t q_{t-1}^T [dz_i, dz_f, dz_o]_t, by blocks: sources (i f | o) x targets (i f | o)
+    T* dwg = Data<T>(dgate);
+    const T* q0_ = Data<T>(q0);
+    const int64_t later = (s.time - 1) * s.rows;  // rows of steps 1 .. T-1
+    for (int src = 0; src < 2; ++src) {
+      for (int dst = 0; dst < 2; ++dst) {
+        const int m = src ? n : 2 * n, cols = dst ? n : 2 * n;
+        T* block = dwg + (src ? 2 * n : 0) * 3 * n + (dst ? 2 * n : 0);
+        const T* target = dz_all + (dst ? 3 * n : 0);
+        Gemm(ctx, true, false, m, cols, s.rows, q0_ + (src ? 2 * n : 0), 3 * n, target, 4 * n,
+             T(0), block, 3 * n);
+        if (later > 0) {
+          Gemm(ctx, true, false, m, cols, later, acts + (src ? 3 * n : 0), 4 * n,
+               target + s.rows * 4 * n, 4 * n, T(1), block, 3 * n);
+        }
+      }
+    }
+  }
+};
+
 // The Elman RNN: h_t = act(xp_t + h_{t-1} W_h), act tanh or relu.
 struct RnnForm {
   bool relu;  // else tanh
@@ -1421,6 +1624,8 @@ class MinimalScanGradOp : public FormKernel<MinimalForm> {
   REGISTER_ONE("SeqkitMatMul", MatMulOp, T)                              \
   REGISTER_ONE("SeqkitLstmSequence", LstmSequenceOp, T)                  \
   REGISTER_ONE("SeqkitLstmSequenceGrad", LstmSequenceGradOp, T)          \
+  REGISTER_ONE("SeqkitFgrSequence", FgrSequenceOp, T)                    \
+  REGISTER_ONE("SeqkitFgrSequenceGrad", FgrSequenceGradOp, T)            \
   REGISTER_ONE("SeqkitRnnSequence", RnnSequenceOp, T)                    \
   REGISTER_ONE("SeqkitRnnSequenceGrad", RnnSequenceGradOp, T)            \
   REGISTER_ONE("SeqkitGruSequence", GruSequenceOp, T)                    \
