@@ -3,7 +3,8 @@
 ``fused.cc`` holds TensorFlow ops that run on the op's intra-op threads:
 
 * whole-sequence recurrences, forward and backward: ``SeqkitLstmSequence`` (the LSTM
-  and Greff et al.'s variants but full gate recurrence), ``SeqkitGruSequence`` (``gru``),
+  and Greff et al.'s variants), ``SeqkitFgrSequence`` (full gate recurrence,
+  ``lstm_fgr``), ``SeqkitGruSequence`` (``gru``),
   ``SeqkitResetSequence`` (``gru_cho``, ``mut1``–``mut3``: a second product on ``r ⊙ h``)
   and ``SeqkitRnnSequence`` (``vanilla``). The batch rows are independent at every
   step, so each thread runs the whole sequence for its rows, without synchronising
@@ -16,8 +17,8 @@
   reverse scan of its gradient; ``SeqkitLinearScan`` / ``SeqkitLinearScanGrad``: the
   scan alone, for masked sequences;
 * ``SeqkitMatMul``: ``op(a) op(b)``, the recurrent matmul of a cell that has no
-  whole-sequence op (``lstm_fgr``, other activations) inside ``seqkit.layers.RNN``'s
-  training loop (``gemm_scope``).
+  whole-sequence op (a cell with other activations, a subclass with its own step)
+  inside ``seqkit.layers.RNN``'s training loop (``gemm_scope``).
 
 Cells reach them through ``RecurrentCell.fused_recurrence``. All give the same values
 and gradients as the TensorFlow paths (``tests/test_kernels.py``).
