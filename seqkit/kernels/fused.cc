@@ -32,8 +32,10 @@ void ForRows(OpKernelContext* ctx, int64_t rows, int64_t cost_per_row, Fn fn) {
   Shard(workers->num_threads, workers->workers, rows, cost_per_row, fn);
 }
 
-Status SameShapes(InferenceContext* c, int outputs_from, int count) {
-  for (int k = 0; k < count; ++k) c->set_output(k, c->input(outputs_from));
+// Outputs [0, count) take the shapes of inputs [first, first + count): a gradient op's
+// outputs are shaped like the forward inputs it differentiates.
+Status ShapesOfInputs(InferenceContext* c, int first, int count) {
+  for (int k = 0; k < count; ++k) c->set_output(k, c->input(first + k));
   return OkStatus();
 }
 
@@ -498,10 +500,7 @@ REGISTER_OP("SeqkitLstmSequenceGrad")
     .Output("dc0: T")
     .Output("dkernel: T")
     .SEQKIT_LSTM_ATTRS
-    .SetShapeFn([](InferenceContext* c) {
-      for (int k = 0; k < 4; ++k) c->set_output(k, c->input(3 + k));
-      return OkStatus();
-    });
+    .SetShapeFn([](InferenceContext* c) { return ShapesOfInputs(c, 3, 4); });
 
 template <typename T>
 class LstmSequenceGradOp : public FormKernel<LstmForm> {
@@ -717,10 +716,7 @@ REGISTER_OP("SeqkitFgrSequenceGrad")
     .Output("dkernel: T")
     .Output("dgate_kernel: T")
     .Attr("T: {float, double}")
-    .SetShapeFn([](InferenceContext* c) {
-      for (int k = 0; k < 6; ++k) c->set_output(k, c->input(4 + k));
-      return OkStatus();
-    });
+    .SetShapeFn([](InferenceContext* c) { return ShapesOfInputs(c, 4, 6); });
 
 template <typename T>
 class FgrSequenceGradOp : public OpKernel {
@@ -827,7 +823,7 @@ REGISTER_OP("SeqkitRnnSequence")
     .Output("hs: T")
     .Attr("activation: {'tanh', 'relu'} = 'tanh'")
     .Attr("T: {float, double}")
-    .SetShapeFn([](InferenceContext* c) { return SameShapes(c, 0, 1); });
+    .SetShapeFn([](InferenceContext* c) { return ShapesOfInputs(c, 0, 1); });
 
 template <typename T>
 class RnnSequenceOp : public FormKernel<RnnForm> {
@@ -1313,7 +1309,7 @@ REGISTER_OP("SeqkitLinearScan")
     .Input("b: T")
     .Output("h: T")  // h_t = a_t h_{t-1} + b_t, h_{-1} = 0
     .Attr("T: {float, double}")
-    .SetShapeFn([](InferenceContext* c) { return SameShapes(c, 0, 1); });
+    .SetShapeFn([](InferenceContext* c) { return ShapesOfInputs(c, 0, 1); });
 
 REGISTER_OP("SeqkitLinearScanGrad")
     .Input("a: T")
@@ -1461,10 +1457,7 @@ REGISTER_OP("SeqkitMinimalScanGrad")
     .Output("dbias: T")
     .Output("dh0: T")
     .SEQKIT_MINIMAL_ATTRS
-    .SetShapeFn([](InferenceContext* c) {
-      for (int k = 0; k < 3; ++k) c->set_output(k, c->input(1 + k));  // xp, bias, h0
-      return OkStatus();
-    });
+    .SetShapeFn([](InferenceContext* c) { return ShapesOfInputs(c, 1, 3); });  // xp, bias, h0
 
 // One block of units at one step: the coefficient a, s = 1 - a (σ(k_z) or σ(-d)),
 // g(k_h) and, for the gradient, g'(k_h) and (minlstm) σ(-k_f), σ(-k_i). Each σ pair
