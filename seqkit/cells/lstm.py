@@ -139,9 +139,9 @@ class LSTMCell(RecurrentCell):
     def fused_recurrence(self):
         """All steps in one op (``seqkit.kernels.lstm_sequence``), or ``None``.
 
-        The LSTM and every variant have one (``lstm_fgr`` its own,
-        ``kernels.fgr_sequence``), with σ gates and tanh. The returned ``run(xp, [h_0, c_0])`` gives
-        ``(h_all, [h_T, c_T])``, ``xp`` and ``h_all`` time-major.
+        The LSTM and every variant with σ gates and tanh have one (``lstm_fgr``:
+        ``kernels.fgr_sequence``, states ``[h, c, i, f, o]``). The returned
+        ``run(xp, states)`` gives ``(h_all, final_states)``, ``xp`` and ``h_all`` time-major.
         """
         if not self.steps_as(LSTMCell):
             return None

@@ -293,6 +293,19 @@ def minimal_scan(xp, bias, h0, cell):
     return run(xp, tf.convert_to_tensor(bias), h0)
 
 
+def _peephole_gradient(dxp, columns, c0, cs, peephole):
+    """``∂L/∂[p_i, p_f, p_o]`` from the pre-activation gradient ``dxp`` (gate blocks in
+    ``columns`` order): ``p_i``, ``p_f`` see ``c_{t−1}``, ``p_o`` sees ``c_t``; absent gates 0."""
+    import tensorflow as tf
+
+    blocks = tf.split(dxp, len(columns), axis=-1)
+    c_prev = tf.concat([c0[None], cs[:-1]], axis=0)
+    return tf.stack([
+        tf.reduce_sum(blocks[columns.index(gate)] * state, axis=(0, 1))
+        if gate in columns else tf.zeros_like(peephole[0])
+        for gate, state in (("i", c_prev), ("f", c_prev), ("o", cs))])
+
+
 def _zeros_for_none(grads, like):
     import tensorflow as tf
 
@@ -345,14 +358,8 @@ def lstm_sequence(xp, h0, c0, recurrent_kernel, peephole=None, *, input_gate=Tru
             dhs, dh_last, dc_last = _zeros_for_none((dhs, dh_last, dc_last), (hs, h0, c0))
             dxp, dh0, dc0, dkernel = ops.seqkit_lstm_sequence_grad(
                 dhs, dh_last, dc_last, xp, h0, c0, kernel, peephole, hs, cs, acts, **form)
-            dpeephole = tf.zeros_like(peephole)
-            if form["peepholes"]:  # p_i, p_f see c_{t-1}; p_o sees c_t
-                blocks = tf.split(dxp, len(columns), axis=-1)
-                c_prev = tf.concat([c0[None], cs[:-1]], axis=0)
-                dpeephole = tf.stack([
-                    tf.reduce_sum(blocks[columns.index(gate)] * state, axis=(0, 1))
-                    if gate in columns else tf.zeros_like(peephole[0])
-                    for gate, state in (("i", c_prev), ("f", c_prev), ("o", cs))])
+            dpeephole = (_peephole_gradient(dxp, columns, c0, cs, peephole)
+                         if form["peepholes"] else tf.zeros_like(peephole))
             return dxp, dh0, dc0, dkernel, dpeephole
 
         return (hs, hs[-1], cs[-1]), grad
@@ -399,11 +406,7 @@ def fgr_sequence(xp, h0, c0, q0, recurrent_kernel, gate_kernel, peephole):
             dxp, dh0, dc0, dq0, dkernel, dgate = ops.seqkit_fgr_sequence_grad(
                 dhs, dh_last, dc_last, dq_last, xp, h0, c0, q0, kernel, gate_kernel, peephole,
                 hs, cs, acts)
-            dz_i, dz_f, _, dz_o = tf.split(dxp, 4, axis=-1)
-            c_prev = tf.concat([c0[None], cs[:-1]], axis=0)
-            dpeephole = tf.stack([tf.reduce_sum(dz_i * c_prev, axis=(0, 1)),
-                                  tf.reduce_sum(dz_f * c_prev, axis=(0, 1)),
-                                  tf.reduce_sum(dz_o * cs, axis=(0, 1))])
+            dpeephole = _peephole_gradient(dxp, "ifgo", c0, cs, peephole)
             return dxp, dh0, dc0, dq0, dkernel, dgate, dpeephole
 
         return (hs, hs[-1], cs[-1], q_last), grad
