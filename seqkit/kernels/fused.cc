@@ -78,9 +78,9 @@ void Gemm(OpKernelContext* ctx, bool ta, bool tb, int m, int n, int k, const T* 
 // The per-step products of the sequence ops: C = A B (+ C), with B (a recurrent kernel or a
 // block of it, K x N) packed once per op into panels of kNr columns, K x kNr contiguous,
 // and A (the step's h or δz, a few rows) read in place. A register-blocked kernel of
-// kMr rows x kNr columns runs the whole K; the panels are spread over the intra-op
-// threads. Packing W_h once, instead of inside every GEMM call as a BLAS must, is what
-// makes the small products of a recurrence fast.
+// kMr rows x kNr columns runs the whole K, on the calling thread (ForBatchRows gives each
+// thread its rows). Packing W_h once, instead of inside every GEMM call as a BLAS must,
+// is what makes the small products of a recurrence fast.
 #if defined(__AVX512F__)
 constexpr int kSimdBytes = 64, kMr = 8;
 #elif defined(__AVX__)
@@ -128,23 +128,25 @@ class Packed {
 
   void Panel(int64_t p, int64_t r0, int64_t r1, const T* a, int64_t lda, T beta, T* c,
              int64_t ldc) const {
-        const T* panel = data_.flat<T>().data() + p * k_ * kNr;
-        const int64_t j0 = p * kNr;
-        const int width = int(std::min<int64_t>(kNr, n_ - j0));
-        int64_t r = r0;
-        for (; r + kMr <= r1; r += kMr) Block<kMr>(a + r * lda, lda, panel, width, beta, c + r * ldc + j0, ldc);
-        const T* ar = a + r * lda;
-        T* cr = c + r * ldc + j0;
-        switch (r1 - r) {  // the last rows
-          case 1: Block<1>(ar, lda, panel, width, beta, cr, ldc); break;
-          case 2: Block<2>(ar, lda, panel, width, beta, cr, ldc); break;
-          case 3: Block<3>(ar, lda, panel, width, beta, cr, ldc); break;
-          case 4: Block<4>(ar, lda, panel, width, beta, cr, ldc); break;
-          case 5: Block<5>(ar, lda, panel, width, beta, cr, ldc); break;
-          case 6: Block<6>(ar, lda, panel, width, beta, cr, ldc); break;
-          case 7: Block<7>(ar, lda, panel, width, beta, cr, ldc); break;
-          default: break;
-        }
+    const T* panel = data_.flat<T>().data() + p * k_ * kNr;
+    const int64_t j0 = p * kNr;
+    const int width = int(std::min<int64_t>(kNr, n_ - j0));
+    int64_t r = r0;
+    for (; r + kMr <= r1; r += kMr) {
+      Block<kMr>(a + r * lda, lda, panel, width, beta, c + r * ldc + j0, ldc);
+    }
+    const T* ar = a + r * lda;
+    T* cr = c + r * ldc + j0;
+    switch (r1 - r) {  // the last rows
+      case 1: Block<1>(ar, lda, panel, width, beta, cr, ldc); break;
+      case 2: Block<2>(ar, lda, panel, width, beta, cr, ldc); break;
+      case 3: Block<3>(ar, lda, panel, width, beta, cr, ldc); break;
+      case 4: Block<4>(ar, lda, panel, width, beta, cr, ldc); break;
+      case 5: Block<5>(ar, lda, panel, width, beta, cr, ldc); break;
+      case 6: Block<6>(ar, lda, panel, width, beta, cr, ldc); break;
+      case 7: Block<7>(ar, lda, panel, width, beta, cr, ldc); break;
+      default: break;
+    }
   }
 
   template <typename At>
@@ -737,9 +739,9 @@ class FgrSequenceGradOp : public OpKernel {
                                      {"cs", &ctx->input(12), seq},
                                      {"acts", &ctx->input(13), xp.shape()}}));
     Tensor *dxp, *dh0, *dc0, *dq0, *dkernel, *dgate;
+    Tensor** outputs[] = {&dxp, &dh0, &dc0, &dq0, &dkernel, &dgate};  // shaped as inputs 4..9
     for (int k = 0; k < 6; ++k) {
-      Tensor** out[] = {&dxp, &dh0, &dc0, &dq0, &dkernel, &dgate};
-      OP_REQUIRES_OK(ctx, ctx->allocate_output(k, ctx->input(4 + k).shape(), out[k]));
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(k, ctx->input(4 + k).shape(), outputs[k]));
     }
     const T* wg = Data<T>(ctx->input(9));
     Packed<T> wt, wgt_if, wgt_o;  // W_h^T; W_g^T for the i, f targets and for the o target
