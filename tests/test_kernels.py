@@ -347,6 +347,12 @@ def test_bad_shapes_name_what_was_received():
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"dh .*received \[2,4,2\]"):
         library.seqkit_minimal_scan_grad(tf.zeros((2, 4, 2)), tf.zeros((2, 4, 6)),
                                          tf.zeros((6,)), tf.zeros((2, 3)), tf.zeros((2, 4, 3)))
+    fgr = (tf.zeros((4, 2, 12)), tf.zeros((2, 3)), tf.zeros((2, 3)), tf.zeros((2, 9)),
+           tf.zeros((3, 12)), tf.zeros((9, 9)), tf.zeros((3, 3)))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"q0 .*\[2,9\].*received \[2,6\]"):
+        library.seqkit_fgr_sequence(*fgr[:3], tf.zeros((2, 6)), *fgr[4:])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"gate_kernel .*received \[6,6\]"):
+        library.seqkit_fgr_sequence(*fgr[:5], tf.zeros((6, 6)), fgr[6])
     with pytest.raises(ValueError, match=r"no cell 'gru'.*minlstm"):
         kernels.minimal_scan(tf.zeros((2, 4, 6)), tf.zeros((6,)), tf.zeros((2, 3)), "gru")
     with pytest.raises(ValueError, match=r"no cell 'gru'.*mut1"):
